@@ -1,0 +1,58 @@
+"""Typed errors raised by tabargn.
+
+Every error the package raises on purpose derives from :class:`TabargnError`, so a caller can
+catch all of them with one ``except``. Each also derives from the closest built-in exception
+(``ValueError``, ``TypeError``, ``OSError``), so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "TabargnError",
+    "InvalidDataError",
+    "UnsupportedDtypeError",
+    "ConditionError",
+    "UnknownColumnError",
+    "UnknownValueError",
+    "NotFittedError",
+    "ModelFileError",
+    "LLMBackendError",
+]
+
+
+class TabargnError(Exception):
+    """Base class of every error raised by tabargn."""
+
+
+class InvalidDataError(TabargnError, ValueError):
+    """The input table cannot be used: empty, no columns, duplicate names, bad arguments."""
+
+
+class UnsupportedDtypeError(InvalidDataError, TypeError):
+    """A column holds values of a type no encoding supports (complex, lists, dicts, ...)."""
+
+
+class ConditionError(TabargnError, ValueError):
+    """Conditions, ``where`` restrictions or rebalancing targets that cannot be satisfied."""
+
+
+class UnknownColumnError(ConditionError):
+    """A column named in conditions, ``where``, ``rebalance`` or ``target`` was not fitted."""
+
+
+class UnknownValueError(ConditionError):
+    """A value was never seen in training, or was removed by value protection."""
+
+
+class NotFittedError(TabargnError, _SklearnNotFittedError):
+    """The estimator was used before ``fit`` (also a scikit-learn ``NotFittedError``)."""
+
+
+class ModelFileError(TabargnError, OSError):
+    """A model directory is missing, corrupt, or written by an incompatible format version."""
+
+
+class LLMBackendError(TabargnError, RuntimeError):
+    """A language-model backend failed (server unreachable after retries, bad answer)."""
