@@ -277,6 +277,7 @@ class OfflineBackend:
         self.encoder: ContextEncoder | None = None
         self.model: _ConditionalLM | None = None
         self.max_length: int | None = None
+        self.missing_rate: float = 0.0
         self.fit_info: dict = {}
 
     # ------------------------------------------------------------------ fit
@@ -327,9 +328,11 @@ class OfflineBackend:
         t0 = time.perf_counter()
         present = [t for t in texts.tolist() if isinstance(t, str)]
         self.tokenizer = self._train_tokenizer(present)
+        self._blank = None
         self.encoder = ContextEncoder(self.params["context_top_k"], self.params["context_bins"])
         codes = self.encoder.fit_transform(context)
         self.max_length = int(max_length)
+        self.missing_rate = float(texts.isna().mean())
 
         sequences: list[list[int]] = []
         truncated = 0
@@ -454,6 +457,18 @@ class OfflineBackend:
             n_tokens += used
         return out, {"generated_tokens": int(n_tokens)}
 
+    def _blank_tokens(self) -> torch.Tensor:
+        """Ids of tokens that decode to whitespace only (or nothing)."""
+        if getattr(self, "_blank", None) is None:
+            vocab = self.tokenizer.get_vocab_size()
+            ids = [
+                i
+                for i in range(len(SPECIAL_TOKENS), vocab)
+                if not self.tokenizer.decode([i], skip_special_tokens=True).strip()
+            ]
+            self._blank = torch.as_tensor(ids, dtype=torch.long)
+        return self._blank
+
     def _sample(self, codes: torch.Tensor, max_length: int, gen: torch.Generator):
         model = self.model
         batch = codes.shape[0]
@@ -472,6 +487,9 @@ class OfflineBackend:
             logits[:, BOS] = -math.inf
             if t == 0:
                 logits[:, EOS] = -math.inf  # never an empty text
+                logits[:, self._blank_tokens()] = -math.inf  # cleaned texts never start blank
+                if self.missing_rate == 0.0:
+                    logits[:, NA] = -math.inf  # no missing text in training: none in output
             else:
                 logits[:, NA] = -math.inf
             probs = torch.softmax(logits, dim=-1)
@@ -507,6 +525,7 @@ class OfflineBackend:
             "kind": self.kind,
             "params": self.params,
             "max_length": self.max_length,
+            "missing_rate": self.missing_rate,
             "encoder": None if self.encoder is None else self.encoder.to_dict(),
             "fit_info": self.fit_info,
         }
@@ -530,6 +549,7 @@ class OfflineBackend:
         try:
             backend = cls(**config["params"])
             backend.max_length = config["max_length"]
+            backend.missing_rate = float(config.get("missing_rate", 0.0))
             backend.fit_info = config.get("fit_info", {})
             backend.encoder = ContextEncoder.from_dict(config["encoder"])
             backend.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
