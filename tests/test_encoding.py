@@ -557,3 +557,18 @@ def test_adult_every_column(vp):
             assert out.tolist() == values.where(values.notna(), None).tolist(), col
         if enc is categorical and vp:
             assert set(out.dropna()) <= set(stats["categories"])
+
+
+def test_allowed_prefix_mask_both_paths():
+    allowed = np.array([[0, 1, 2], [0, 2, 0], [3, 1, 1]], dtype=np.int64)
+    prev = np.array([[0, 1], [0, 2], [3, 1], [9, 9]], dtype=np.int64)
+    mask = categorical.allowed_prefix_mask(allowed, 2, prev, 3)
+    assert mask.tolist() == [[False, False, True], [True, False, False], [False, True, False]] + [
+        [True] * 3  # unmatched prefix: everything (never an empty choice)
+    ]
+    huge = np.array([[2**40, 2**40, 1], [5, 6, 0]], dtype=np.int64)  # keys would overflow
+    prev = np.array([[2**40, 2**40], [5, 6]], dtype=np.int64)
+    mask = categorical.allowed_prefix_mask(huge, 2, prev, 2)
+    assert mask.tolist() == [[False, True], [True, False]]
+    first = categorical.allowed_prefix_mask(allowed, 0, np.zeros((2, 0), np.int64), 4)
+    assert first.tolist() == [[True, False, False, True]] * 2

@@ -189,13 +189,29 @@ def allowed_prefix_mask(
         row = np.zeros(cardinality, dtype=bool)
         row[allowed[:, 0]] = True
         return np.broadcast_to(row, (n, cardinality)).copy()
-    m = allowed.shape[0]
-    both = np.concatenate([allowed[:, :sub_index], prev_codes], axis=0)
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    table = np.zeros((int(inverse.max()) + 1, cardinality), dtype=bool)
-    table[inverse[:m], allowed[:, sub_index]] = True
-    mask = table[inverse[m:]]
+    prefix_allowed, prefix_rows = allowed[:, :sub_index], prev_codes
+    radices = np.maximum(prefix_allowed.max(axis=0), prefix_rows.max(axis=0, initial=0)) + 1
+    if float(np.prod(radices.astype(np.float64))) < 2.0**62:
+        # one integer key per prefix (mixed radix), then 1-D lookups
+        key_allowed = np.zeros(len(allowed), dtype=np.int64)
+        key_rows = np.zeros(n, dtype=np.int64)
+        for j, radix in enumerate(radices.tolist()):
+            key_allowed = key_allowed * radix + prefix_allowed[:, j]
+            key_rows = key_rows * radix + prefix_rows[:, j]
+        keys = np.unique(key_allowed)
+        table = np.zeros((len(keys) + 1, cardinality), dtype=bool)
+        table[np.searchsorted(keys, key_allowed), allowed[:, sub_index]] = True
+        pos = np.clip(np.searchsorted(keys, key_rows), 0, len(keys) - 1)
+        pos[keys[pos] != key_rows] = len(keys)  # unmatched prefix: the all-False last row
+        mask = table[pos]
+    else:
+        m = allowed.shape[0]
+        both = np.concatenate([prefix_allowed, prefix_rows], axis=0)
+        _, inverse = np.unique(both, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        table = np.zeros((int(inverse.max()) + 1, cardinality), dtype=bool)
+        table[inverse[:m], allowed[:, sub_index]] = True
+        mask = table[inverse[m:]]
     mask[~mask.any(axis=1)] = True
     return mask
 

@@ -446,7 +446,7 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
     base = _base(stats, name)
     n_values = card - shift
 
-    def edge(offset: np.ndarray, at_end: bool) -> np.ndarray:
+    def edge(rows: np.ndarray, offset, at_end: bool) -> np.ndarray:
         """First (or last) datetime reachable with ``name = base + offset`` given the prefix."""
         parts = {}
         for part in PARTS:
@@ -455,20 +455,28 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
             elif part in later:
                 parts[part] = _LAST[part] if at_end else _BASE[part]
             else:
-                parts[part] = drawn[part]
-        return _build(parts)
+                parts[part] = drawn[part][rows] if np.ndim(drawn[part]) else drawn[part]
+        return np.broadcast_to(_build(parts), rows.shape)
 
-    # both edges grow with the candidate value, so the allowed values form one run per row:
-    # from the first whose last datetime is >= low to the last whose first datetime is <= high
-    first_ok = _first_true(lambda i: edge(i, True) >= low, n, n_values)
-    last_ok = _first_true(lambda i: edge(i, False) > high, n, n_values) - 1
-    offsets = np.arange(n_values, dtype=np.int64)[None, :]
-    mask = np.zeros((n, card), dtype=bool)
-    mask[:, shift:] = (offsets >= first_ok[:, None]) & (offsets <= last_ok[:, None])
-    if sub_index == 0 and n and not mask.any():
+    every = np.arange(n)
+    span_first, span_last = edge(every, 0, False), edge(every, n_values - 1, True)
+    outside = (span_last < low) | (span_first > high)
+    if sub_index == 0 and n and outside.all():
         raise ConditionError(f"no datetime of the column lies in [{spec[0]}, {spec[1]}]")
-    empty = ~mask.any(axis=1)
-    mask[empty, shift:] = True
+    # rows fully inside the range allow every value; rows outside it (only if earlier
+    # sub-columns were drawn without the mask) allow every value too, never an empty choice
+    mask = np.zeros((n, card), dtype=bool)
+    mask[:, shift:] = True
+    rows = np.flatnonzero(~outside & ((span_first < low) | (span_last > high)))
+    if len(rows):
+        # both edges grow with the candidate value, so the allowed values form one run per row:
+        # from the first whose last datetime is >= low to the last whose first datetime is <= high
+        first_ok = _first_true(lambda i: edge(rows, i, True) >= low, len(rows), n_values)
+        last_ok = _first_true(lambda i: edge(rows, i, False) > high, len(rows), n_values) - 1
+        offsets = np.arange(n_values, dtype=np.int32)[None, :]
+        run = (offsets >= first_ok[:, None]) & (offsets <= last_ok[:, None])
+        run[~run.any(axis=1)] = True  # no representable datetime in range: clip() handles it
+        mask[rows, shift:] = run
     return mask
 
 
