@@ -572,3 +572,40 @@ def test_allowed_prefix_mask_both_paths():
     assert mask.tolist() == [[False, True], [True, False]]
     first = categorical.allowed_prefix_mask(allowed, 0, np.zeros((2, 0), np.int64), 4)
     assert first.tolist() == [[True, False, False, True]] * 2
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3), st.none()),
+        min_size=1,
+        max_size=300,
+    ),
+    st.booleans(),
+    st.integers(1, 3),
+)
+def test_numeric_fuzz(values, vp, chunks):
+    s = pd.Series(values, dtype=object)
+    stats = fit(numeric, s, vp=vp, chunks=chunks)
+    out = roundtrip(numeric, s, json_copy(stats))
+    finite = pd.to_numeric(s).astype(float)
+    finite = finite[np.isfinite(finite)]
+    assert out.isna().sum() == len(s) - len(finite)
+    if len(finite):
+        assert out.dropna().between(stats["min"], stats["max"]).all()
+        assert finite.min() <= stats["min"] <= stats["max"] <= finite.max()
+
+
+@SETTINGS
+@given(
+    st.lists(st.one_of(st.sampled_from("abcdefgh"), st.none()), min_size=1, max_size=100),
+    st.integers(1, 3),
+)
+def test_categorical_fuzz_with_protection(values, chunks):
+    s = pd.Series(values, dtype=object)
+    stats = fit(categorical, s, vp=True, chunks=chunks)
+    out = roundtrip(categorical, s, stats)
+    counts = s.value_counts()
+    assert set(out.dropna()) <= set(stats["categories"])
+    assert all(counts[c] >= 5 for c in stats["categories"]) or len(stats["categories"]) == 1
+    assert out.isna().tolist() == s.isna().tolist()

@@ -82,6 +82,8 @@ _EXACT_INT = 2**53
 def _to_float(values) -> np.ndarray:
     """Column as ``float64 [n]`` with NaN for every missing marker and for +-inf."""
     s = pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
         try:
             s = pd.to_numeric(s, errors="raise")
@@ -157,6 +159,12 @@ def _interval_index(x: np.ndarray, q: np.ndarray) -> np.ndarray:
     right = np.searchsorted(q, x, side="right")
     t = np.where(right - left >= 2, left, right - 1)
     return np.clip(t, 0, len(q) - 2)
+
+
+def _uniform(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniform draws in ``[low, high]`` (written to not overflow for huge ranges)."""
+    u = rng.random(len(low))
+    return np.clip(low * (1.0 - u) + high * u, low, high)
 
 
 def _n_special(stats: dict) -> int:
@@ -421,7 +429,7 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
         s = np.clip(codes[rest, 1], 0, n_sub - 1) if codes.shape[1] > 1 else 0
         t = b * n_sub + s
         low, high = q[t], q[t + 1]
-        drawn = _round_to_grid(low + rng.random(len(t)) * (high - low), stats)
+        drawn = _round_to_grid(_uniform(low, high, rng), stats)
         out[rest] = np.clip(drawn, low, high)
     out[ok] = np.clip(out[ok], stats["min"], stats["max"])
     return pd.Series(out, dtype=np.float64)
@@ -585,7 +593,7 @@ def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None =
         q = np.asarray(stats["quantiles"], dtype=np.float64)
         t = _interval_index(x[outside], q)
         a, b = np.maximum(q[t], low), np.minimum(q[t + 1], high)
-        redraw = np.where(a <= b, a + rng.random(len(t)) * (b - a), x[outside])
+        redraw = np.where(a <= b, _uniform(a, b, rng), x[outside])
         if stats["decimals"] is not None:
             step = stats["gcd"] / 10.0 ** stats["decimals"]
             g_lo, g_hi = np.ceil(a / step - 1e-9), np.floor(b / step + 1e-9)
