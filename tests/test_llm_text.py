@@ -26,6 +26,7 @@ from llm_text import (
     TextColumnModel,
     build_personas,
     clean_text,
+    is_text_column,
     select_examples,
     text_metrics,
 )
@@ -221,6 +222,8 @@ class FakeServer:
         self.die_after = die_after
         self.slow_s = slow_s
         self.hits = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.answered: list[str] = []
         self.lock = threading.Lock()
         outer = self
@@ -244,9 +247,12 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
                     outer.hits += 1
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
                     action = outer.script.get(outer.hits)
                     dead = outer.die_after is not None and len(outer.answered) >= outer.die_after
                 try:
+                    time.sleep(0.02)  # lets concurrent requests overlap
                     if self.path != "/v1/chat/completions":
                         return self._send(404, b'{"error": {"message": "not found"}}')
                     if dead:
@@ -290,6 +296,9 @@ class FakeServer:
                             outer.answered.append(body["messages"][-1]["content"])
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     pass
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
                 return None
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -359,6 +368,7 @@ def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     assert usage["errors_rate_limit"] == 1 and usage["errors_server_error"] == 1
     assert usage["errors_timeout"] == 1 and usage["errors_malformed"] == 2
     assert server.hits == 15
+    assert 2 <= server.max_in_flight <= 3  # concurrent, within max_concurrency
     assert m.card_["tokens"]["prompt"] > 0 and m.card_["cost"]["total"] > 0
     assert m.last_usage_["completion_tokens"].gt(0).all()  # accounting per row
     assert Path(str(cache) + ".card.json").exists()
@@ -661,6 +671,30 @@ def test_text_metrics_baselines():
     assert consistency["consistency"] >= consistency["consistency_real"] - 0.05
     if get_embedder("minilm") is None:
         assert "embedding_similarity" not in met
+
+
+def test_context_dtypes_and_text_detection():
+    n = 40
+    ctx = pd.DataFrame(
+        {
+            "cat": pd.Categorical(["a", "b", None, "a"] * 10),
+            "i": pd.array([1, 2, None, 4] * 10, dtype="Int64"),
+            "b": pd.array([True, False, None, True] * 10, dtype="boolean"),
+            "dt": pd.date_range("2020-01-01", periods=n, tz="Europe/Berlin"),
+            "f": np.r_[np.linspace(0, 1, n - 3), [np.nan, np.inf, -np.inf]],
+            "s": pd.array(["x", "y", None, "z"] * 10, dtype="string"),
+            "lst": [[1, 2], [3]] * 20,
+            "allnan": [np.nan] * n,
+        }
+    )
+    texts = pd.Series([f"note {i % 5}" for i in range(n)])
+    m = TextColumnModel(max_length=6, random_state=0, **tiny(max_epochs=1))
+    m.fit(texts, ctx)
+    assert m.generate(ctx.iloc[:3]).notna().all()
+    assert m.generate(ctx[["cat"]].iloc[:3]).notna().all()  # missing columns count as NULL
+    assert is_text_column(pd.Series([f"the bird hit wing {i}" for i in range(50)]))
+    assert not is_text_column(pd.Series(["Precautionary Landing now"] * 50))
+    assert not is_text_column(pd.Series(range(50)))
 
 
 def test_consistency_filter_unusable_when_text_says_nothing():
