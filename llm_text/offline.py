@@ -166,6 +166,32 @@ class _KeepBest:
         return _Callback()
 
 
+class _BucketSampler(torch.utils.data.Sampler):
+    """Batches of similar length (less padding): shuffle, sort chunks of 50 batches by length,
+    cut into batches, shuffle the batches. Deterministic for a given generator state."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.lengths), generator=self.generator).numpy()
+        chunk = self.batch_size * 50
+        batches = []
+        for start in range(0, len(perm), chunk):
+            part = perm[start : start + chunk]
+            part = part[np.argsort(self.lengths[part], kind="stable")]
+            batches += [
+                part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)
+            ]
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
+
+
 def _collate(items):
     tokens = [it[0] for it in items]
     width = max(len(t) for t in tokens)
@@ -375,10 +401,10 @@ class OfflineBackend:
             gen = torch.Generator().manual_seed(seed)
             train_dl = torch.utils.data.DataLoader(
                 train_items,
-                batch_size=self.params["batch_size"],
-                shuffle=True,
+                batch_sampler=_BucketSampler(
+                    [len(it[0]) for it in train_items], self.params["batch_size"], gen
+                ),
                 collate_fn=_collate,
-                generator=gen,
             )
             val_dl = (
                 torch.utils.data.DataLoader(
