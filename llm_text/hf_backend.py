@@ -90,10 +90,8 @@ class HuggingFaceBackend(ChatBackend):
 
         prompt = self._render(request)
         inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)
-        gen = torch.Generator(device=self.device)
         if request.seed is not None:
             torch.manual_seed(int(request.seed))
-            gen.manual_seed(int(request.seed))
         try:
             with torch.no_grad():
                 out = self.lm.generate(

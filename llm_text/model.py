@@ -316,6 +316,7 @@ class TextColumnModel:
         intended_missing = np.array([not isinstance(t, str) for t in texts], dtype=bool)
 
         curation_log = []
+        rejected = np.zeros(len(texts), dtype=bool)
         regenerated = 0
         unresolved = 0
         if self.curation is not None and len(texts):
@@ -341,6 +342,7 @@ class TextColumnModel:
                 curation_log.append(result.counts)
             bad = np.flatnonzero(~result.keep)
             unresolved = len(bad)
+            rejected[bad] = True
             if self.curation_fallback == "missing":
                 for i in bad:
                     texts[i] = np.nan
@@ -353,17 +355,15 @@ class TextColumnModel:
         self.last_usage_ = usage
         self.card_ = self._generate_card(out, ctx, seed, seconds, stats, usage, usage_before,
                                          generated_tokens, intended_missing, curation_log,
-                                         regenerated, unresolved)  # fmt: skip
+                                         regenerated, unresolved, rejected)  # fmt: skip
         self._write_card()
         return out
 
     def _generate_card(self, out, ctx, seed, seconds, stats, usage, usage_before, generated_tokens,
-                       intended_missing, curation_log, regenerated, unresolved) -> dict:  # fmt: skip
+                       intended_missing, curation_log, regenerated, unresolved,
+                       rejected) -> dict:  # fmt: skip
         kept_mask = out.notna().to_numpy()
-        if self.curation is not None and self.curation_fallback == "last" and unresolved:
-            kept = int(kept_mask.sum()) - unresolved
-        else:
-            kept = int(kept_mask.sum())
+        kept = int((kept_mask & ~rejected).sum())  # texts that passed curation (if any)
         card = self._base_card() | {
             "run": "generate",
             "created": now(),

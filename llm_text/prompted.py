@@ -229,9 +229,9 @@ class PromptedGenerator:
             return [int(i) for i in rng.choice(len(self.pool["texts"]), size=k, replace=False)]
         if how == "diverse":
             return select_examples("diverse", self._pool_vectors(), k, rng)
-        pool_codes = np.asarray(self.pool["codes"], dtype=np.int64).reshape(
-            len(self.pool["texts"]), -1
-        )
+        pool_codes = np.asarray(self.pool["codes"], dtype=np.int64)
+        if pool_codes.ndim != 2 or pool_codes.shape[1] == 0:  # no context columns
+            return [int(i) for i in rng.choice(len(self.pool["texts"]), size=k, replace=False)]
         score = (pool_codes == codes_row[None, :]).sum(1) + rng.random(len(pool_codes)) * 0.5
         return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
 
