@@ -293,6 +293,8 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
             keep = w == w.max()
         kept = u[keep]
         stats.update(
+            min=_plain(kept[:1], integer)[0],
+            max=_plain(kept[-1:], integer)[0],
             mode="discrete",
             values=_plain(kept, integer),
             sub_columns=[{"name": "val", "cardinality": int(has_null) + len(kept)}],
