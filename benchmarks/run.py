@@ -69,14 +69,22 @@ EPOCH_GENERATORS = ("tabargn", "mostlyai-engine", "ctgan", "tvae")
 # lower-cased). For each column: candidate patterns in order of preference; a pattern is a tuple of
 # substrings that must ALL occur in the key; keys containing any of `exclude` are skipped.
 METRIC_COLUMNS: list[dict] = [
-    {"label": "univariate acc", "patterns": [("univariate", "accuracy"), ("univariate",)], "exclude": ["std", "per_column", "columns."]},
-    {"label": "bivariate acc", "patterns": [("bivariate", "accuracy"), ("bivariate",)], "exclude": ["std", "per_pair", "pairs."]},
-    {"label": "detection", "patterns": [("detection", "score"), ("detection",), ("c2st",)], "exclude": ["auc", "std"]},
-    {"label": "TSTR", "patterns": [("tstr",), ("utility", "synthetic"), ("utility", "syn")], "exclude": ["trtr", "real", "ratio", "std", "metric_name"]},
-    {"label": "TRTR", "patterns": [("trtr",), ("utility", "real")], "exclude": ["tstr", "ratio", "std", "metric_name"]},
-    {"label": "DCR share", "patterns": [("dcr", "share"), ("dcr_share",)], "exclude": ["std"]},
-    {"label": "identical share", "patterns": [("identical",), ("exact", "match"), ("exact", "cop")], "exclude": ["std"]},
+    {"label": "univariate acc", "exact": ["univariate_accuracy"], "holdout": "univariate_accuracy_max",
+     "patterns": [("univariate", "accuracy"), ("univariate",)]},
+    {"label": "bivariate acc", "exact": ["bivariate_accuracy"], "holdout": "bivariate_accuracy_max",
+     "patterns": [("bivariate", "accuracy"), ("bivariate",)]},
+    {"label": "detection", "exact": ["detection_score"], "patterns": [("detection", "score"), ("detection",), ("c2st",)],
+     "exclude": ["auc"]},
+    {"label": "TSTR", "exact": ["tstr_score", "tstr"], "patterns": [("tstr",), ("utility", "synthetic")],
+     "exclude": ["trtr", "real", "ratio", "metric_name"]},
+    {"label": "TRTR", "exact": ["trtr_score", "trtr"], "holdout": "trtr_score", "patterns": [("trtr",), ("utility", "real")],
+     "exclude": ["tstr", "ratio", "metric_name"]},
+    {"label": "DCR share", "exact": ["dcr_share"], "patterns": [("dcr", "share")]},
+    {"label": "identical share", "exact": ["identical_match_share"], "holdout": "identical_match_share_holdout",
+     "patterns": [("identical",), ("exact", "match"), ("exact", "cop")]},
 ]
+# skipped by every pattern (but not by `exact`): spreads, per-column details and the holdout references
+COMMON_EXCLUDE = ["std", "per_column", "per_pair", "_max", "_holdout", "ceiling"]
 
 
 # ============================================================================ helpers
@@ -401,9 +409,13 @@ def flatten(d, prefix: str = "") -> dict:
 
 
 def find_metric(flat: dict, col: dict) -> tuple[str | None, float | None]:
+    for k in col.get("exact", []):
+        if k in flat:
+            return k, flat[k]
+    exclude = col.get("exclude", []) + COMMON_EXCLUDE
     for pattern in col["patterns"]:
-        for k, v in flat.items():
-            if all(s in k for s in pattern) and not any(x in k for x in col["exclude"]):
+        for k, v in sorted(flat.items()):
+            if all(s in k for s in pattern) and not any(x in k for x in exclude):
                 return k, v
     return None, None
 
@@ -469,6 +481,11 @@ def write_table(results: Path) -> Path:
                    (f"**{ep}** (cap)" if ep is not None else "default") if r["generator"] in EPOCH_GENERATORS else "–"]
             row += mvals + [r.get("run_id", "–"), f"{env.get('hostname', '–')} ({env.get('cpu_affinity', '?')} cpu)"]
             lines.append("| " + " | ".join(str(x) for x in row) + " |")
+        ref = next((flatten(r["metrics"]) for r in rs if r.get("metrics")), None)
+        if ref and any(c.get("holdout") in ref for c in METRIC_COLUMNS):
+            row = ["holdout (real data, reference)", "–", "–", "–", "–", "–", "–", "–"]
+            row += [_fmt(ref.get(c["holdout"])) if c.get("holdout") else "–" for c in METRIC_COLUMNS] + ["–", "–"]
+            lines.append("| " + " | ".join(row) + " |")
         ratio = _ratios(rs)
         if ratio:
             lines += ["", ratio]

@@ -213,6 +213,8 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             md = _sdv_metadata(df)
             state["metadata"] = md.to_dict()
             kw = {"epochs": epochs} if (epochs is not None and name != "gaussian_copula") else {}
+            if name != "gaussian_copula":
+                kw["verbose"] = True  # progress bar per epoch in the log only; no effect on the model
             state["model"] = cls(md, **kw)
             sdv_major = int((_version("sdv") or "1").split(".")[0])
             # SDV 2.x single-table synthesizers take {"table": df}; 1.x take the DataFrame
