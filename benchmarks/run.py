@@ -89,7 +89,7 @@ COMMON_EXCLUDE = ["std", "per_column", "per_pair", "_max", "_holdout", "ceiling"
 
 # ============================================================================ helpers
 def now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def rel(p: Path | str) -> str:
@@ -306,7 +306,7 @@ def cmd_generate(args) -> int:
     results, work = resolve(args.results_dir), resolve(args.work_dir)
     results.mkdir(parents=True, exist_ok=True)
     epochs = parse_epochs(args.epochs)
-    run_id = args.run_id or _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = args.run_id or _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     metas = [prepare_split(d, args.subsample, args.seed, resolve(args.data_dir), work) for d in args.datasets]
     failed = 0
     for meta in metas:

@@ -83,7 +83,7 @@ class PeakMemory:
             self.peak = max(self.peak, _tree_rss(pid))
             self._stop.wait(self.interval)
 
-    def start(self) -> "PeakMemory":
+    def start(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -128,7 +128,7 @@ def environment() -> dict:
         "cpu_model": _cpu_model(),
         "nice": os.nice(0),
         "mem_total_mb": None,
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": {
             d: _version(d)
             for d in ("tabargn", "mostlyai-engine", "sdv", "ctgan", "rdt", "sdmetrics", "torch", "lightning",
@@ -203,7 +203,7 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             import numpy as np
 
             random.seed(seed)
-            np.random.seed(seed)
+            np.random.seed(seed)  # noqa: NPY002 - SDV draws from the legacy global RNG
             try:
                 import torch
 
