@@ -131,8 +131,20 @@ def environment() -> dict:
         "date_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": {
             d: _version(d)
-            for d in ("tabargn", "mostlyai-engine", "sdv", "ctgan", "rdt", "sdmetrics", "torch", "lightning",
-                      "pandas", "numpy", "pyarrow", "scikit-learn")
+            for d in (
+                "tabargn",
+                "mostlyai-engine",
+                "sdv",
+                "ctgan",
+                "rdt",
+                "sdmetrics",
+                "torch",
+                "lightning",
+                "pandas",
+                "numpy",
+                "pyarrow",
+                "scikit-learn",
+            )
         },
     }
     try:
@@ -193,7 +205,11 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
     if name in ("gaussian_copula", "ctgan", "tvae"):
         from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
-        cls = {"gaussian_copula": GaussianCopulaSynthesizer, "ctgan": CTGANSynthesizer, "tvae": TVAESynthesizer}[name]
+        cls = {
+            "gaussian_copula": GaussianCopulaSynthesizer,
+            "ctgan": CTGANSynthesizer,
+            "tvae": TVAESynthesizer,
+        }[name]
         state: dict = {}
 
         def fit(df):
@@ -214,7 +230,8 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             state["metadata"] = md.to_dict()
             kw = {"epochs": epochs} if (epochs is not None and name != "gaussian_copula") else {}
             if name != "gaussian_copula":
-                kw["verbose"] = True  # progress bar per epoch in the log only; no effect on the model
+                # a progress bar per epoch in the log only; no effect on the model
+                kw["verbose"] = True
             state["model"] = cls(md, **kw)
             sdv_major = int((_version("sdv") or "1").split(".")[0])
             # SDV 2.x single-table synthesizers take {"table": df}; 1.x take the DataFrame
@@ -246,28 +263,39 @@ def write_parquet(df, path: str) -> list[str]:
                 try:
                     pd.DataFrame({c: df[c]}).to_parquet(os.devnull)
                 except Exception:  # noqa: BLE001
-                    df[c] = df[c].map(lambda v: v if (v is None or (isinstance(v, float) and v != v)) else str(v))
+                    df[c] = df[c].map(
+                        lambda v: v if (v is None or (isinstance(v, float) and v != v)) else str(v)
+                    )
                     cast.append(c)
         df.to_parquet(path, index=False)
         return cast
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("generator", choices=GENERATORS)
     ap.add_argument("train_parquet")
     ap.add_argument("n", type=int)
     ap.add_argument("out_parquet")
     ap.add_argument("timings_json")
-    ap.add_argument("--epochs", type=int, default=None, help="cap on training epochs (omit: generator default)")
+    ap.add_argument(
+        "--epochs", type=int, default=None, help="cap on training epochs (omit: generator default)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
 
     import pandas as pd
 
     mem = PeakMemory().start()
-    rec: dict = {"generator": a.generator, "n_requested": a.n, "epochs_override": a.epochs, "seed": a.seed,
-                 "status": "error"}
+    rec: dict = {
+        "generator": a.generator,
+        "n_requested": a.n,
+        "epochs_override": a.epochs,
+        "seed": a.seed,
+        "status": "error",
+    }
     t_start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix=f"bench-{a.generator}-") as tmp:
@@ -317,8 +345,21 @@ def main(argv: list[str] | None = None) -> int:
     if rec["status"] != "ok":
         print(rec.get("traceback", rec.get("error")), file=sys.stderr)
         return 1
-    print(json.dumps({k: rec.get(k) for k in ("generator", "fit_s", "sample_s", "sample_rows_per_s", "peak_rss_mb",
-                                              "device")}))
+    print(
+        json.dumps(
+            {
+                k: rec.get(k)
+                for k in (
+                    "generator",
+                    "fit_s",
+                    "sample_s",
+                    "sample_rows_per_s",
+                    "peak_rss_mb",
+                    "device",
+                )
+            }
+        )
+    )
     return 0
 
 
