@@ -577,6 +577,7 @@ def write_table(results: Path) -> Path:
             "generator",
             "status",
             "fit s",
+            "fit CPU s",
             "sample rows/s",
             "peak MB",
             "device",
@@ -609,6 +610,7 @@ def write_table(results: Path) -> Path:
                 f"`{r['generator']}`",
                 status,
                 _fmt(w.get("fit_s"), 1),
+                _fmt(w.get("fit_cpu_s"), 1),
                 _fmt(w.get("sample_rows_per_s"), 0),
                 _fmt(w.get("peak_rss_mb"), 0),
                 w.get("device") or "–",
@@ -624,7 +626,7 @@ def write_table(results: Path) -> Path:
             lines.append("| " + " | ".join(str(x) for x in row) + " |")
         ref = next((flatten(r["metrics"]) for r in rs if r.get("metrics")), None)
         if ref and any(c.get("holdout") in ref for c in METRIC_COLUMNS):
-            row = ["holdout (real data, reference)", "–", "–", "–", "–", "–", "–", "–"]
+            row = ["holdout (real data, reference)"] + ["–"] * 8
             row += [
                 _fmt(ref.get(c["holdout"])) if c.get("holdout") else "–" for c in METRIC_COLUMNS
             ] + ["–", "–"]

@@ -12,6 +12,10 @@ Peak memory: `peak_rss_polled_mb` is the largest sum of RSS over this process an
 polled from /proc every 0.2 s; `ru_maxrss_self_mb` / `ru_maxrss_children_mb` are the kernel's own
 high-water marks (children: the largest single waited-for child). `peak_rss_mb` (the table's figure) is
 max(polled tree peak, ru_maxrss of this process).
+
+CPU time: `fit_cpu_s` / `sample_cpu_s` are user+system seconds of this process (all threads) and its
+waited-for children during fit / sample. On a loaded shared machine wall time mostly measures the
+other users; CPU seconds are much steadier (but do not show parallel speed-ups).
 """
 
 from __future__ import annotations
@@ -92,6 +96,12 @@ class PeakMemory:
         self._thread.join(timeout=2)
         self.peak = max(self.peak, _tree_rss(os.getpid()))
         return self.peak
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads) and its waited-for children."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
 def _maxrss_mb(who: int) -> float:
@@ -308,16 +318,18 @@ def main(argv: list[str] | None = None) -> int:
             rec["params"] = params
             rss_before_fit = _tree_rss(os.getpid())
 
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_s()
             fit(train)
             rec["fit_s"] = time.perf_counter() - t0
+            rec["fit_cpu_s"] = _cpu_s() - c0
             rec["peak_rss_after_fit_mb"] = mem.peak / 2**20
             if state and "metadata" in state:
                 rec["sdv_metadata"] = state["metadata"]
 
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_s()
             syn = sample(a.n)
             rec["sample_s"] = time.perf_counter() - t0
+            rec["sample_cpu_s"] = _cpu_s() - c0
             rec["sample_rows"] = int(len(syn))
             rec["sample_rows_per_s"] = len(syn) / rec["sample_s"] if rec["sample_s"] > 0 else None
             rec["synthetic_shape"] = list(syn.shape)
