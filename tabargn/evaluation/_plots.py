@@ -65,24 +65,33 @@ def column_figure(item: dict, accuracy: float | None = None) -> Figure:
 
 
 def association_figure(real: pd.DataFrame, synthetic: pd.DataFrame) -> Figure:
-    """Heatmaps of Cramér's V between binned columns: real, synthetic, |difference|."""
+    """Heatmaps of Cramér's V between binned columns: real, synthetic, |difference|.
+
+    The difference panel has its own colour scale (from 0 to the largest difference, at
+    least 0.05) so that small gaps stay visible.
+    """
     m = len(real)
     side = min(6.0, max(3.2, 0.2 * m + 1.5))
-    fig = Figure(figsize=(3 * side + 1.2, side + 0.9), dpi=80, layout="constrained")
+    fig = Figure(figsize=(3 * side + 2.0, side + 0.9), dpi=80, layout="constrained")
     axes = fig.subplots(1, 3)
     labels = [_short(c, 18) for c in real.columns]
-    diff = (real - synthetic).abs()
-    for ax, mat, title, cmap in (
-        (axes[0], real, "real", "viridis"),
-        (axes[1], synthetic, "synthetic", "viridis"),
-        (axes[2], diff, "|real − synthetic|", "magma"),
+    diff = (real - synthetic).abs().to_numpy(dtype=float)
+    dmax = max(0.05, float(np.nanmax(diff)) if diff.size else 0.0)
+    fs = 7 if m <= 20 else 5
+    for ax, mat, title, cmap, vmax in (
+        (axes[0], real.to_numpy(dtype=float), "real", "viridis", 1.0),
+        (axes[1], synthetic.to_numpy(dtype=float), "synthetic", "viridis", 1.0),
+        (axes[2], diff, "|real − synthetic|", "magma", dmax),
     ):
-        im = ax.imshow(mat.to_numpy(dtype=float), vmin=0, vmax=1, cmap=cmap)
+        im = ax.imshow(mat, vmin=0, vmax=vmax, cmap=cmap)
         ax.set_title(title, fontsize=10)
-        fs = 7 if m <= 20 else 5
         ax.set_xticks(range(m), labels, rotation=90, fontsize=fs)
         ax.set_yticks(range(m), labels if ax is axes[0] else [""] * m, fontsize=fs)
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Cramér's V")
+        if ax is not axes[0]:
+            cb = fig.colorbar(im, ax=ax, shrink=0.8)
+            cb.ax.tick_params(labelsize=7)
+            if ax is axes[1]:
+                cb.set_label("Cramér's V", fontsize=8)
     return fig
 
 

@@ -42,14 +42,23 @@ def detection(
 
     Returns:
         Dict with ``"detection_auc"`` (ROC AUC in ``[0, 1]``, 0.5 best) and
-        ``"detection_score"`` (``1 - 2 * |AUC - 0.5|``, 1 best) and ``"n_per_side"``.
+        ``"detection_score"`` (``1 - 2 * |AUC - 0.5|``, 1 best) and ``"n_per_side"``. Both
+        scores are NaN with fewer than 2 rows per side; features missing in every sampled row
+        are left out (with none left, the two samples are indistinguishable: AUC 0.5).
     """
     rng = np.random.default_rng(random_state)
     n = min(len(X_real), len(X_syn), max_rows)
+    if n < 2:
+        return {"detection_auc": float("nan"), "detection_score": float("nan"), "n_per_side": n}
     ia = rng.choice(len(X_real), size=n, replace=False)
     ib = rng.choice(len(X_syn), size=n, replace=False)
     X = np.vstack([X_real[ia], X_syn[ib]])
     y = np.r_[np.zeros(n, dtype=np.int8), np.ones(n, dtype=np.int8)]
+    # Features missing in every sampled row carry no information (and break the binning).
+    informative = ~np.isnan(X).all(axis=0)
+    X, is_categorical = X[:, informative], is_categorical[informative]
+    if X.shape[1] == 0:
+        return {"detection_auc": 0.5, "detection_score": 1.0, "n_per_side": n}
     folds = StratifiedKFold(n_splits=min(N_FOLDS, n), shuffle=True, random_state=random_state)
     proba = np.empty(len(y))
     for train, test in folds.split(X, y):

@@ -6,9 +6,9 @@ Three families of measures, all vectorized with NumPy:
   ``0.5 * sum |p - q|``) between the real and synthetic distributions of every column
   (univariate) and every pair of columns (bivariate), after the discretization of
   :mod:`tabargn.evaluation._prep` (real deciles, top-10 categories plus "other", missing as its
-  own bin). This is the accuracy measure of MOSTLY AI's ``mostlyai-qa`` and of the TabularARGN
-  paper (Tiwald et al., 2025, arXiv 2501.12012, section 4). Between the training data and a
-  holdout it gives the ceiling a generator can reach with that many rows.
+  own bin). This follows the accuracy measure of MOSTLY AI's ``mostlyai-qa`` (also used to
+  evaluate TabularARGN, Tiwald et al., 2025, arXiv 2501.12012). Between the training data and
+  a holdout it gives the ceiling a generator can reach with that many rows.
 * **sdmetrics-style shape and trend** (:func:`shape_trend`) -- the two properties of
   ``sdmetrics.reports.single_table.QualityReport`` (DataCebo, sdmetrics 0.x): column shapes are
   ``KSComplement`` (``1 - `` two-sample Kolmogorov-Smirnov statistic, missing values dropped)
@@ -227,6 +227,25 @@ def shape_trend(
     }
 
 
+def _level_curve(reference: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Share of ``query`` inside the alpha-level sets of ``reference``, for every alpha.
+
+    A query value ``d`` lies inside the alpha-level set when its rank among the reference
+    values, ``F(d)``, is at most alpha. Ties (frequent in discrete data, where many rows have
+    ``d = 0``) are broken uniformly at random within the tied mass ``[F(d-), F(d)]``; the curve
+    is the exact expectation over that draw, so a query drawn like the reference gives
+    ``curve(alpha) = alpha``.
+    """
+    ref = np.sort(reference)
+    lo = np.searchsorted(ref, query, side="left")[:, None] / len(ref)
+    hi = np.searchsorted(ref, query, side="right")[:, None] / len(ref)
+    a = ALPHA_GRID[None, :]
+    width = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = np.where(width > 0, np.clip((a - lo) / width, 0.0, 1.0), (lo <= a) * 1.0)
+    return inside.mean(axis=0)
+
+
 def alpha_beta(
     real_emb: np.ndarray,
     syn_emb: np.ndarray,
@@ -251,8 +270,9 @@ def alpha_beta(
     row of the sample in the distance embedding of :mod:`tabargn.evaluation._prep`. The
     alpha-support of the real sample is ``{x : d_k(x) <= tau_alpha}``, where ``tau_alpha`` is
     the alpha-quantile of the leave-one-out ``d_k`` of the real rows themselves (so a fresh
-    real row falls inside with probability ``alpha``); the beta-support of the synthetic
-    sample is built the same way from the synthetic rows. Real and synthetic samples should
+    real row falls inside with probability ``alpha``; ties of ``d_k``, common in discrete data,
+    are split evenly, see :func:`_level_curve`); the beta-support of the synthetic sample is
+    built the same way from the synthetic rows. Real and synthetic samples should
     have about the same size.
 
     Args:
@@ -280,13 +300,11 @@ def alpha_beta(
     loo_s = d_ss[:, min(k, d_ss.shape[1] - 1)]
     dk_syn_to_real = syn_to_real[0][:, k - 1]
     dk_real_to_syn = real_to_syn[0][:, k - 1]
-    tau_r = np.quantile(loo_r, ALPHA_GRID)
-    tau_s = np.quantile(loo_s, ALPHA_GRID)
-    prec = (dk_syn_to_real[:, None] <= tau_r[None, :]).mean(axis=0)
-    rec = (dk_real_to_syn[:, None] <= tau_s[None, :]).mean(axis=0)
+    prec = _level_curve(loo_r, dk_syn_to_real)
+    rec = _level_curve(loo_s, dk_real_to_syn)
     return {
-        "alpha_precision": float(1.0 - 2.0 * np.abs(prec - ALPHA_GRID).mean()),
-        "beta_recall": float(1.0 - 2.0 * np.abs(rec - ALPHA_GRID).mean()),
+        "alpha_precision": max(0.0, float(1.0 - 2.0 * np.abs(prec - ALPHA_GRID).mean())),
+        "beta_recall": max(0.0, float(1.0 - 2.0 * np.abs(rec - ALPHA_GRID).mean())),
         "alpha": ALPHA_GRID.copy(),
         "precision_curve": prec,
         "recall_curve": rec,

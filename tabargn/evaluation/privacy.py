@@ -13,19 +13,19 @@ brute-force ``NearestNeighbors`` (exact distances, see :func:`tabargn.evaluation
   training data is ``k`` times larger than the holdout, a copied row's original is in the
   subsample with probability ``1/k`` only, and a full copy scores ``0.5 + 0.5 / k`` (0.63 for
   Adult's 39k training / 10k holdout rows) -- still far above 0.5 given the sample sizes, but
-  read the DCR share together with ``identical_match_share`` and ``nndr``, which use all
-  training rows. Used by MOSTLY AI's ``mostlyai-qa`` and the TabularARGN paper
-  (Tiwald et al., 2025, section 4); see also Platzer & Reutterer, 2021, "Holdout-Based
-  Empirical Assessment of Mixed-Type Synthetic Data" (Frontiers in Big Data).
+  read the DCR share together with ``identical_match_share``, which uses all rows. The
+  measure follows MOSTLY AI's ``mostlyai-qa`` (which also compares equal-size training and
+  holdout samples) and Platzer & Reutterer, 2021, "Holdout-Based Empirical Assessment of
+  Mixed-Type Synthetic Data" (Frontiers in Big Data).
 * **Identical-match share** -- the share of synthetic rows exactly equal (all evaluated columns,
   missing equals missing) to at least one training row; computed by hashing every row, over all
   rows (no subsampling). Compare with the same share for the holdout: real data can contain
   duplicates too.
 * **NNDR** -- nearest-neighbour distance ratio: the distance of a synthetic row to its nearest
-  training row divided by the distance to its second-nearest training row (all training rows
-  searched), averaged. Values
-  near 0 flag synthetic rows that single out one training row; ``0/0`` (two identical training
-  rows) counts as 1.
+  training row divided by the distance to its second-nearest training row, averaged (over the
+  same training sample as the DCR share; the reference is the same ratio for holdout rows).
+  Values near 0 flag synthetic rows that single out one training row; ``0/0`` (two identical
+  training rows) counts as 1.
 * **Membership-inference AUC** -- a distance attack: the attacker scores a real row by minus its
   distance to the closest synthetic row and must tell training rows (members) from holdout rows
   (non-members) of the same size; ROC AUC, 0.5 means no leak.

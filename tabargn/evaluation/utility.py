@@ -47,6 +47,12 @@ def _labels(y: np.ndarray, task: str) -> np.ndarray:
 
 
 def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> float:
+    # Features missing in every training row carry no information (and break the binning).
+    keep = ~np.isnan(X_tr).all(axis=0) if len(X_tr) else np.zeros(X_tr.shape[1], dtype=bool)
+    X_tr, X_te, is_cat = X_tr[:, keep], X_te[:, keep], is_cat[keep]
+    if X_tr.shape[1] == 0:  # nothing to learn from: a constant feature
+        X_tr, X_te = np.zeros((len(X_tr), 1)), np.zeros((len(X_te), 1))
+        is_cat = np.zeros(1, dtype=bool)
     cat = is_cat if is_cat.any() else None
     if task == "regression":
         if len(y_tr) < 2:
