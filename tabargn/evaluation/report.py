@@ -230,7 +230,7 @@ class Report:
             f"<title>{_e(title)}</title>",
             f"<style>{_CSS}</style></head><body>",
             f"<h1>{_e(title)}</h1>",
-            _info_html(self.info, self.seconds),
+            _info_html(self.info),
             "<h2>Summary</h2>",
             self._summary_html(),
         ]
@@ -332,7 +332,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return _e(v)
 
 
-def _info_html(info: dict[str, Any], seconds: float | None) -> str:
+def _info_html(info: dict[str, Any]) -> str:
     items = []
     for key, value in info.items():
         if isinstance(value, list | tuple):
