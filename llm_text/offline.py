@@ -7,8 +7,9 @@ state. The context vector is the sum of one learned embedding per tabular column
 (:class:`~llm_text.context.ContextEncoder`: categorical top-k codes, numeric quantile bins),
 passed through a small MLP.
 
-Missing texts are learned, not dropped: a missing value is the token sequence ``[BOS] [NA]``, so
-the rate of missing output is conditioned on the row like everything else.
+Missing texts are learned, not dropped: a logistic head on the context vector predicts whether
+the row's text is missing (its bias starts at the training missing rate, so the rate is right from
+the first step), so missingness is conditioned on the row like everything else.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import nn
 
 from tabargn.errors import InvalidDataError, ModelFileError
 
+from ._text import clean_text
 from .context import ContextEncoder
 
 __all__ = ["OfflineBackend"]
@@ -75,6 +77,11 @@ class _ConditionalLM(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_dim, vocab_size)
+        self.missing_head = nn.Linear(context_dim, 1)
+
+    def missing_logit(self, ctx: torch.Tensor) -> torch.Tensor:
+        """``[batch, context_dim]`` -> ``[batch]`` logit of "the text is missing"."""
+        return self.missing_head(ctx).squeeze(-1)
 
     def context_vector(self, codes: torch.Tensor) -> torch.Tensor:
         """``[batch, n_cols]`` codes -> ``[batch, context_dim]`` context vector."""
@@ -100,13 +107,16 @@ class _ConditionalLM(nn.Module):
         y, state = self.lstm(self.drop(x), state)
         return self.out(self.drop(y)), state
 
-    def forward(self, tokens: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, codes: torch.Tensor):
+        """Returns (token logits ``[B, T, V]``, missing logit ``[B]``)."""
         ctx = self.context_vector(codes)
         logits, _ = self.step(tokens, ctx, self.initial_state(ctx))
-        return logits
+        return logits, self.missing_logit(ctx)
 
 
-def _lightning_module(model: _ConditionalLM, learning_rate: float, context_dropout: float):
+def _lightning_module(
+    model: _ConditionalLM, learning_rate: float, context_dropout: float, tokens_per_row: float
+):
     import lightning as L
 
     class _Module(L.LightningModule):
@@ -115,14 +125,23 @@ def _lightning_module(model: _ConditionalLM, learning_rate: float, context_dropo
             self.model = model
 
         def _loss(self, batch, drop_context: bool) -> torch.Tensor:
-            tokens, codes = batch
+            tokens, codes, missing = batch
             if drop_context and context_dropout > 0 and codes.shape[1]:
                 keep = torch.rand(codes.shape, device=codes.device) >= context_dropout
                 codes = codes * keep
-            logits = self.model(tokens[:, :-1], codes)
-            return nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=PAD
+            logits, missing_logit = self.model(tokens[:, :-1], codes)
+            missing_loss = nn.functional.binary_cross_entropy_with_logits(
+                missing_logit, missing, reduction="sum"
             )
+            total = nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                tokens[:, 1:].reshape(-1),
+                ignore_index=PAD,
+                reduction="sum",
+            )
+            # every token weighs the same whatever its batch: batches are grouped by length, and a
+            # per-batch token mean would over-weight short texts
+            return (total / tokens_per_row + missing_loss) / tokens.shape[0]
 
         def training_step(self, batch, batch_idx):
             loss = self._loss(batch, drop_context=True)
@@ -194,12 +213,13 @@ class _BucketSampler(torch.utils.data.Sampler):
 
 def _collate(items):
     tokens = [it[0] for it in items]
-    width = max(len(t) for t in tokens)
+    width = max(2, max(len(t) for t in tokens))  # all-missing batches still have one step
     out = torch.full((len(tokens), width), PAD, dtype=torch.long)
     for i, t in enumerate(tokens):
         out[i, : len(t)] = torch.as_tensor(t, dtype=torch.long)
     codes = torch.as_tensor(np.stack([it[1] for it in items]), dtype=torch.long)
-    return out, codes
+    missing = torch.as_tensor([float(len(t) == 1) for t in tokens], dtype=torch.float32)
+    return out, codes, missing
 
 
 @contextlib.contextmanager
@@ -245,7 +265,8 @@ class OfflineBackend:
             stopping and keeps the last epoch's weights).
         patience: Early-stopping patience in epochs (default 2).
         temperature: Sampling temperature (default 1.0).
-        top_p: Nucleus sampling mass (default 0.95; 1.0 disables it).
+        top_p: Nucleus sampling mass (default 1.0: plain sampling, which keeps the text
+            distribution calibrated; lower values favour the most common texts).
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
@@ -270,7 +291,7 @@ class OfflineBackend:
         val_fraction: float = 0.1,
         patience: int = 2,
         temperature: float = 1.0,
-        top_p: float = 0.95,
+        top_p: float = 1.0,
         context_top_k: int = 50,
         context_bins: int = 10,
         generation_batch_size: int = 512,
@@ -366,7 +387,7 @@ class OfflineBackend:
         it = iter(encodings)
         for t in texts.tolist():
             if not isinstance(t, str):
-                sequences.append([BOS, NA])
+                sequences.append([BOS])  # missing text: only the missing head learns from it
                 continue
             ids = next(it).ids
             if len(ids) > self.max_length:
@@ -395,15 +416,30 @@ class OfflineBackend:
                 self.params["context_dim"],
                 self.params["dropout"],
             )
+            tokens_per_row = float(np.mean([len(seq) - 1 for seq in sequences if len(seq) > 1]))
+            rate = min(max(self.missing_rate, 1e-4), 1 - 1e-4)
+            with torch.no_grad():
+                self.model.missing_head.weight.zero_()
+                self.model.missing_head.bias.fill_(math.log(rate / (1 - rate)))
             module = _lightning_module(
-                self.model, self.params["learning_rate"], self.params["context_dropout"]
+                self.model,
+                self.params["learning_rate"],
+                self.params["context_dropout"],
+                tokens_per_row,
             )
             gen = torch.Generator().manual_seed(seed)
+            # missing rows take the length of a random text as their bucket key, so every batch
+            # holds them at the base rate (all-missing batches would bias the missing head)
+            present_lengths = [len(it[0]) for it in train_items if len(it[0]) > 1] or [1]
+            sort_keys = [
+                len(it[0])
+                if len(it[0]) > 1
+                else present_lengths[int(rng.integers(len(present_lengths)))]
+                for it in train_items
+            ]
             train_dl = torch.utils.data.DataLoader(
                 train_items,
-                batch_sampler=_BucketSampler(
-                    [len(it[0]) for it in train_items], self.params["batch_size"], gen
-                ),
+                batch_sampler=_BucketSampler(sort_keys, self.params["batch_size"], gen),
                 collate_fn=_collate,
             )
             val_dl = (
@@ -478,9 +514,21 @@ class OfflineBackend:
         out: list[str | float] = []
         n_tokens = 0
         for start in range(0, len(codes), bs):
-            texts, used = self._sample(codes[start : start + bs], max_length, gen)
-            out.extend(texts)
+            part = codes[start : start + bs]
+            texts, blank, used = self._sample(part, max_length, gen)
             n_tokens += used
+            for _ in range(10):  # a row meant to have text whose sample cleaned to nothing
+                redo = np.flatnonzero(blank)
+                if len(redo) == 0:
+                    break
+                again, blank_again, used = self._sample(
+                    part[redo], max_length, gen, force_text=True
+                )
+                n_tokens += used
+                for j, i in enumerate(redo):
+                    texts[i] = again[j]
+                blank[redo] = blank_again
+            out.extend(texts)
         return out, {"generated_tokens": int(n_tokens)}
 
     def _blank_tokens(self) -> torch.Tensor:
@@ -495,14 +543,20 @@ class OfflineBackend:
             self._blank = torch.as_tensor(ids, dtype=torch.long)
         return self._blank
 
-    def _sample(self, codes: torch.Tensor, max_length: int, gen: torch.Generator):
+    def _sample(
+        self, codes: torch.Tensor, max_length: int, gen: torch.Generator, force_text: bool = False
+    ):
+        """Sample one batch: (cleaned texts or NaN, bool array "text wanted but blank", tokens)."""
         model = self.model
         batch = codes.shape[0]
         ctx = model.context_vector(codes)
         state = model.initial_state(ctx)
         tokens = torch.full((batch, 1), BOS, dtype=torch.long)
-        done = torch.zeros(batch, dtype=torch.bool)
-        is_na = torch.zeros(batch, dtype=torch.bool)
+        p_missing = torch.sigmoid(model.missing_logit(ctx))
+        if self.missing_rate == 0.0 or force_text:
+            p_missing = torch.zeros_like(p_missing)  # no missing text in training: none in output
+        is_na = torch.rand(batch, generator=gen) < p_missing
+        done = is_na.clone()
         generated = torch.full((batch, max_length), PAD, dtype=torch.long)
         temperature, top_p = self.params["temperature"], self.params["top_p"]
         used = 0
@@ -511,13 +565,10 @@ class OfflineBackend:
             logits = logits[:, -1] / temperature
             logits[:, PAD] = -math.inf
             logits[:, BOS] = -math.inf
+            logits[:, NA] = -math.inf  # reserved id, unused since missingness has its own head
             if t == 0:
                 logits[:, EOS] = -math.inf  # never an empty text
                 logits[:, self._blank_tokens()] = -math.inf  # cleaned texts never start blank
-                if self.missing_rate == 0.0:
-                    logits[:, NA] = -math.inf  # no missing text in training: none in output
-            else:
-                logits[:, NA] = -math.inf
             probs = torch.softmax(logits, dim=-1)
             if top_p < 1.0:
                 sorted_p, idx = probs.sort(dim=-1, descending=True)
@@ -526,12 +577,9 @@ class OfflineBackend:
                 probs = torch.zeros_like(probs).scatter_(-1, idx, sorted_p)
             nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
             nxt[done] = PAD
-            if t == 0:
-                is_na = nxt == NA
-                done |= is_na
             done |= nxt == EOS
             used += int((~done).sum())
-            generated[:, t] = torch.where((nxt == EOS) | (nxt == NA), PAD, nxt)
+            generated[:, t] = torch.where(nxt == EOS, PAD, nxt)
             if bool(done.all()):
                 break
             tokens = nxt.unsqueeze(1)
@@ -539,10 +587,12 @@ class OfflineBackend:
         decoded = self.tokenizer.decode_batch(
             [[i for i in row if i != PAD] for row in generated.tolist()], skip_special_tokens=True
         )
-        for na, text in zip(is_na.tolist(), decoded, strict=True):
-            text = text.strip()
-            texts.append(np.nan if na or not text else text)
-        return texts, used
+        blank = np.zeros(batch, dtype=bool)
+        for i, (na, text) in enumerate(zip(is_na.tolist(), decoded, strict=True)):
+            text = np.nan if na else clean_text(text)
+            blank[i] = not na and not isinstance(text, str)
+            texts.append(text)
+        return texts, blank, used
 
     # ------------------------------------------------------------ save/load
     def get_config(self) -> dict:
