@@ -332,7 +332,7 @@ def _backend(server: FakeServer, cache, **kw) -> OpenAIBackend:
     return OpenAIBackend(
         "test-model",
         base_url=server.url,
-        api_key="test",
+        api_key="sk-test-secret",
         cache_path=cache,
         price_per_million_input=1.0,
         price_per_million_output=2.0,
@@ -379,6 +379,12 @@ def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     assert again.equals(out)
     assert server.hits == 15
     assert m2.card_["backend_usage"]["cache_hits"] == 10 and m2.card_["cost"]["total"] == 0
+    # a saved prompted model re-creates its client (no key stored) and reuses the cache
+    m2.save(tmp_path / "saved")
+    assert "sk-test-secret" not in (tmp_path / "saved" / "config.json").read_text()
+    loaded = TextColumnModel.load(tmp_path / "saved")
+    assert loaded.generate(ctx.iloc[:10], random_state=3).equals(out)
+    assert server.hits == 15
 
 
 def test_openai_interrupted_run_resumes(server_factory, tmp_path):
@@ -626,6 +632,17 @@ def test_budget_stops_generation_and_card_reports_cost(tmp_path):
     assert budget.spent_cost <= 0.5 + 2 * (c["cost"]["total"] / c["counts"]["kept"])
     assert c["cost"]["per_kept_row"] == pytest.approx(c["cost"]["total"] / c["counts"]["kept"])
     assert c["budget"]["max_cost"] == 0.5
+
+
+def test_token_budget():
+    texts, ctx = _faa_like(40)
+    chat = ScriptedChat(max_concurrency=1)
+    m = TextColumnModel(chat, budget=Budget(max_tokens=1000), n_shots=1, random_state=0)
+    m.fit(texts, ctx)
+    out = m.generate(ctx, random_state=0)
+    per_row = m.card_["tokens"]["total"] / out.notna().sum()
+    assert m.card_["tokens"]["total"] <= 1000 + per_row  # at most one request in flight past it
+    assert out.isna().sum() == m.card_["counts"]["skipped_by_budget"] > 0
 
 
 def test_data_card_fingerprints(tmp_path):
