@@ -21,7 +21,7 @@ categorical sub-columns. Each encoding type lives in its own module with the sam
     ``where`` restriction ``spec`` (a ``(low, high)`` range or a list of allowed values), given
     the codes already drawn for the earlier sub-columns of the same column
     (``prev_codes``, ``int64 [n_rows, sub_index]``).
-``clip(values: pd.Series, stats, spec) -> pd.Series``
+``clip(values: pd.Series, stats, spec, rng=None) -> pd.Series``
     Makes decoded values satisfy a ``where`` range exactly (values inside a boundary bin).
 """
 

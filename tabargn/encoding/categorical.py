@@ -445,7 +445,7 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
     return allowed_prefix_mask(_split(allowed, stats), sub_index, prev_codes, card)
 
 
-def clip(values: pd.Series, stats: dict, spec) -> pd.Series:
+def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None = None) -> pd.Series:
     """Identity: categorical restrictions are exact through :func:`where_mask` alone.
 
     Raises:

@@ -480,7 +480,7 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
     return mask
 
 
-def clip(values: pd.Series, stats: dict, spec) -> pd.Series:
+def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None = None) -> pd.Series:
     """Makes decoded datetimes satisfy a ``where`` restriction exactly.
 
     A range clips into ``[low, high]``; a list snaps each value to the nearest allowed datetime;

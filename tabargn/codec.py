@@ -1,0 +1,340 @@
+"""The table codec: a DataFrame <-> an int64 code matrix ``[n_rows, n_sub_columns]``.
+
+It applies one encoding module per column (:mod:`tabargn.encoding`), lays the sub-columns out
+side by side, and handles partial rows (conditions, imputation), ``where`` restrictions and
+dtype restoration. It holds no model: the network only ever sees codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tabargn.encoding import get_encoding
+from tabargn.errors import ConditionError, InvalidDataError, UnknownColumnError
+from tabargn.schema import ColumnSpec, restore_dtype, to_kind
+
+__all__ = ["TableCodec", "MODELLED_KINDS"]
+
+
+def _is_aware(value) -> bool:
+    return getattr(value, "tzinfo", None) is not None
+
+
+MODELLED_KINDS = ("categorical", "numeric", "datetime")
+
+
+@dataclass
+class _Slot:
+    """Where one modelled column sits in the code matrix."""
+
+    spec: ColumnSpec
+    stats: dict
+    start: int  # first sub-column index
+    width: int  # number of sub-columns
+    has_null: bool  # code 0 of the first sub-column decodes to a missing value
+
+    @property
+    def subs(self) -> range:
+        return range(self.start, self.start + self.width)
+
+
+class TableCodec:
+    """Encodes and decodes whole tables.
+
+    Args:
+        specs: Every fitted column, in the data's order.
+        stats: Final encoding stats per modelled column name.
+    """
+
+    def __init__(self, specs: list[ColumnSpec], stats: dict[str, dict]) -> None:
+        self.specs = specs
+        self.stats = stats
+        self.slots: dict[str, _Slot] = {}
+        start = 0
+        for spec in specs:
+            if spec.kind not in MODELLED_KINDS:
+                continue
+            st = stats[spec.name]
+            width = len(st["sub_columns"])
+            enc = get_encoding(spec.kind)
+            probe = enc.decode(np.zeros((1, width), dtype=np.int64), st, np.random.default_rng(0))
+            self.slots[spec.name] = _Slot(spec, st, start, width, bool(pd.isna(probe.iloc[0])))
+            start += width
+        self.n_sub = start
+
+    # ----------------------------------------------------------------- fitting
+    @classmethod
+    def fit(
+        cls,
+        df: pd.DataFrame,
+        specs: list[ColumnSpec],
+        *,
+        value_protection: bool,
+        rng: np.random.Generator,
+    ) -> TableCodec:
+        """Analyzes every modelled column and reduces its stats (value protection applies here)."""
+        stats = {}
+        for spec in specs:
+            if spec.kind in MODELLED_KINDS:
+                enc = get_encoding(spec.kind)
+                values = to_kind(df[spec.name], spec.kind, spec.name)
+                stats[spec.name] = enc.reduce(
+                    [enc.analyze(values.reset_index(drop=True))],
+                    value_protection=value_protection,
+                    rng=rng,
+                )
+        return cls(specs, stats)
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def cardinalities(self) -> list[int]:
+        return [
+            int(sc["cardinality"]) for s in self.slots.values() for sc in s.stats["sub_columns"]
+        ]
+
+    @property
+    def column_of(self) -> list[int]:
+        return [k for k, s in enumerate(self.slots.values()) for _ in range(s.width)]
+
+    @property
+    def position(self) -> list[int]:
+        return [p for s in self.slots.values() for p in range(s.width)]
+
+    @property
+    def sub_column_names(self) -> list[str]:
+        return [
+            f"{name}.{sc['name']}"
+            for name, s in self.slots.items()
+            for sc in s.stats["sub_columns"]
+        ]
+
+    def slot(self, name: str) -> _Slot:
+        try:
+            return self.slots[name]
+        except KeyError:
+            raise UnknownColumnError(
+                f"column {name!r} is not a modelled column of this model; "
+                f"known columns: {list(self.slots)}"
+            ) from None
+
+    # ----------------------------------------------------------------- encode
+    def encode(self, df: pd.DataFrame) -> np.ndarray:
+        """Codes of complete rows, int64 ``[n, C]`` (training data, ``log_prob`` input).
+
+        Raises:
+            InvalidDataError: A modelled column is missing, or holds missing values although the
+                training data had none in it.
+        """
+        codes, known = self.encode_partial(df, missing_is_null=True, strict=False)
+        if not known.all():
+            cols = [name for name, s in self.slots.items() if not known[:, s.start].all()]
+            raise InvalidDataError(f"columns {cols} are missing from the data")
+        return codes
+
+    def encode_partial(
+        self, df: pd.DataFrame, *, missing_is_null: bool = False, strict: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of partially known rows.
+
+        A modelled column absent from ``df`` is unknown in every row. With
+        ``missing_is_null=False`` (conditions, imputation) a missing cell is unknown; with True it
+        is the NULL value (an error if the column had no missing values in training).
+        With ``strict`` (conditions, where), categories outside the vocabulary
+        raise; without it (training data, imputation, scores) they encode to the RARE code when
+        value protection removed some categories (and still raise otherwise).
+
+        Returns:
+            ``(codes int64 [n, C], known bool [n, C])``; codes of unknown entries are 0.
+
+        Raises:
+            UnknownValueError: A categorical value was never seen in training (or was removed
+                by value protection).
+            InvalidDataError: A NULL in a column that had none in training.
+        """
+        n = len(df)
+        codes = np.zeros((n, self.n_sub), dtype=np.int64)
+        known = np.zeros((n, self.n_sub), dtype=bool)
+        for name, s in self.slots.items():
+            if name not in df.columns:
+                continue
+            values = to_kind(df[name], s.spec.kind, name).reset_index(drop=True)
+            present = values.notna().to_numpy()
+            if missing_is_null and not present.all():
+                if not s.has_null:
+                    raise InvalidDataError(
+                        f"column {name!r} has missing values, but had none in training"
+                    )
+                present[:] = True
+            if present.any():
+                enc = get_encoding(s.spec.kind)
+                sub = values[present].reset_index(drop=True)
+                kwargs = {"strict": strict} if s.spec.kind == "categorical" else {}
+                codes[present, s.start : s.start + s.width] = enc.encode(sub, s.stats, **kwargs)
+            known[present, s.start : s.start + s.width] = True
+        return codes, known
+
+    # ----------------------------------------------------------------- decode
+    def decode(
+        self,
+        codes: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        verbatim: pd.DataFrame | None = None,
+        where: dict | None = None,
+    ) -> pd.DataFrame:
+        """Decodes codes ``[n, C]`` to a DataFrame with every fitted column in original dtypes.
+
+        Args:
+            codes: int64 ``[n, C]``.
+            rng: Random generator for within-bin draws and rare-category resampling.
+            verbatim: Optional frame of condition values; its non-missing cells are copied into
+                the output as given (conditions are exact).
+            where: ``where`` restrictions; decoded values are clipped into their ranges.
+        """
+        n = codes.shape[0]
+        out = {}
+        for spec in self.specs:
+            if spec.name in self.slots:
+                s = self.slots[spec.name]
+                enc = get_encoding(spec.kind)
+                values = enc.decode(codes[:, s.start : s.start + s.width], s.stats, rng)
+                if where and spec.name in where:
+                    values = enc.clip(values, s.stats, where[spec.name], rng)
+                values = values.reset_index(drop=True)
+                if verbatim is not None and spec.name in verbatim.columns:
+                    given = verbatim[spec.name].reset_index(drop=True)
+                    mask = given.notna().to_numpy()
+                    if mask.any():
+                        merged = values.to_numpy(dtype=object, copy=True)
+                        merged[mask] = given.to_numpy(dtype=object)[mask]
+                        values = pd.Series(merged, dtype=object)
+                        if spec.kind == "datetime":
+                            values = pd.to_datetime(values, utc=values.map(_is_aware).any())
+                out[spec.name] = restore_dtype(values, spec)
+            else:
+                out[spec.name] = restore_dtype(pd.Series([None] * n, dtype=object), spec)
+        return pd.DataFrame(out)
+
+    def value_shares(self, name: str) -> dict:
+        """Training shares of the kept values of a categorical column, ``{value: share}``."""
+        st = self.slot(name).stats
+        counts = np.asarray(st.get("counts", []), dtype=np.float64)
+        if not len(counts):
+            return {}
+        return dict(zip(st["categories"], (counts / counts.sum()).tolist(), strict=True))
+
+    def code_values(self, name: str) -> tuple[list, np.ndarray]:
+        """How the codes of a one-sub-column column map to output values.
+
+        Returns:
+            ``(labels, weights)`` with ``weights`` float ``[cardinality, len(labels)]``: a kept
+            code is one-hot on its value, NULL is all zero, and a RARE code is spread over the
+            kept categories in proportion to their training counts (as decoding resamples it).
+        """
+        s = self.slot(name)
+        card = s.stats["sub_columns"][0]["cardinality"]
+        enc = get_encoding(s.spec.kind)
+        decoded = enc.decode(
+            np.arange(card, dtype=np.int64)[:, None], s.stats, np.random.default_rng(0)
+        )
+        rare_code = int(s.has_null) if s.stats.get("has_rare") else None
+        labels: list = []
+        index: dict = {}
+        for code in range(card):
+            if code == rare_code or pd.isna(decoded.iloc[code]):
+                continue
+            value = decoded.iloc[code]
+            if value not in index:
+                index[value] = len(labels)
+                labels.append(value)
+        weights = np.zeros((card, len(labels)))
+        for code in range(card):
+            if code != rare_code and not pd.isna(decoded.iloc[code]):
+                weights[code, index[decoded.iloc[code]]] = 1.0
+        if rare_code is not None:
+            for value, share in self.value_shares(name).items():
+                if value in index:
+                    weights[rare_code, index[value]] = share
+        return labels, weights
+
+    # ----------------------------------------------------------------- restrictions
+    def where_constraint(self, where: dict, *, no_null: np.ndarray | None = None):
+        """Builds the generation constraint for ``where`` restrictions and imputation.
+
+        Args:
+            where: ``{column: (low, high) | [allowed values]}``.
+            no_null: Optional bool ``[n, n_columns_modelled]``: rows/columns where NULL must not
+                be drawn (imputation fills missing cells with real values).
+
+        Returns:
+            A callback for :func:`tabargn.sampling.generate`, or None when nothing is restricted.
+
+        Raises:
+            UnknownColumnError, ConditionError, UnknownValueError: From the restrictions.
+        """
+        slots = list(self.slots.values())
+        by_sub: dict[int, tuple[int, _Slot]] = {
+            sub: (k, s) for k, s in enumerate(slots) for sub in s.subs
+        }
+        specs = {}
+        for name, spec in (where or {}).items():
+            s = self.slot(name)
+            if isinstance(spec, tuple) and len(spec) == 2:
+                low, high = spec
+                if low is not None and high is not None and low > high:
+                    raise ConditionError(f"where[{name!r}]: low {low!r} > high {high!r}")
+            elif isinstance(spec, list | set | frozenset | np.ndarray | pd.Series | pd.Index):
+                spec = list(spec)
+                if not spec:
+                    raise ConditionError(f"where[{name!r}] is an empty set of values")
+            else:
+                raise ConditionError(
+                    f"where[{name!r}] must be a (low, high) tuple or a list of values, got {spec!r}"
+                )
+            enc = get_encoding(s.spec.kind)
+            # validate once on the first sub-column (raises for impossible restrictions)
+            first = enc.where_mask(s.stats, spec, 0, np.zeros((1, 0), dtype=np.int64))
+            if not first.any():
+                raise ConditionError(f"where[{name!r}] = {spec!r} allows no fitted value")
+            specs[name] = spec
+        # high-cardinality categoricals split into digits: combinations past the last code are
+        # invalid and never drawn
+        split = {s.spec.name for s in slots if s.spec.kind == "categorical" and s.width > 1}
+        if not specs and no_null is None and not split:
+            return None
+        no_null_t = torch.as_tensor(no_null) if no_null is not None else None
+
+        def constraint(sub: int, rows: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
+            k, s = by_sub[sub]
+            allowed = None
+            if s.spec.name in specs or (s.spec.name in split and sub > s.start):
+                pos = sub - s.start
+                prev = codes[:, s.start : sub].numpy()
+                mask = get_encoding(s.spec.kind).where_mask(
+                    s.stats, specs.get(s.spec.name), pos, prev
+                )
+                allowed = torch.as_tensor(np.asarray(mask, dtype=bool))
+            if no_null_t is not None and sub == s.start and s.has_null:
+                rows_no_null = no_null_t[rows, k]
+                if rows_no_null.any():
+                    if allowed is None:
+                        allowed = torch.ones(
+                            len(rows), s.stats["sub_columns"][0]["cardinality"], dtype=torch.bool
+                        )
+                    allowed[rows_no_null, 0] = False
+            return allowed
+
+        return constraint
+
+    # ----------------------------------------------------------------- serialization
+    def to_json(self) -> dict:
+        return {"columns": [s.to_dict() for s in self.specs], "stats": self.stats}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TableCodec:
+        specs = [ColumnSpec(**c) for c in data["columns"]]
+        return cls(specs, data["stats"])

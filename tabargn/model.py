@@ -1,0 +1,257 @@
+"""The ARGN network: per-sub-column embeddings, regressors and predictors with permutation masks.
+
+Reference: Tiwald et al., "TabularARGN: A Flexible and Efficient Auto-Regressive Framework for
+Generating High-Fidelity Synthetic Data" (2025, arXiv 2501.12012), sections 3.1-3.3.
+
+A table row is a vector of ``C`` categorical sub-column codes. For every sub-column ``i`` the
+network computes ``P(x_i | x_visible(i))``:
+
+1. **Embeddings.** Each sub-column ``j`` has its own embedding table of width ``d_j`` (growing
+   with its cardinality). The row's embeddings are concatenated into ``x`` of width ``D = sum d_j``.
+2. **Permutation mask.** A boolean ``visible[b, i, j]`` says whether sub-column ``j`` comes before
+   ``i`` in row ``b``'s order. Training draws a random *column* order per row; the sub-columns of
+   one column always follow each other in their fixed order. The input of sub-column ``i`` is
+   ``x`` with the dimensions of invisible sub-columns zeroed, plus the visibility bits themselves
+   (so "not visible" and "an embedding that happens to be zero" are told apart).
+3. **Regressor.** An MLP per sub-column (its own weights), ``D + C -> H -> ... -> H``.
+4. **Predictor.** A linear layer per sub-column, ``H -> cardinality_i``, then softmax.
+
+Vectorization: the regressors of all ``C`` sub-columns run as one batched matmul per layer
+(weights ``[C, in, out]``); predictors are grouped by padded cardinality (powers of two), so the
+forward pass loops over a handful of groups, never over sub-columns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ModelConfig", "ARGN", "embedding_dim", "MODEL_SIZES"]
+
+# hidden width and number of hidden layers of each regressor
+MODEL_SIZES: dict[str, tuple[int, int]] = {
+    "small": (64, 1),
+    "medium": (128, 2),
+    "large": (256, 2),
+}
+
+
+def embedding_dim(cardinality: int) -> int:
+    """Embedding width of a sub-column: ``min(card, max(4, 3 * ceil(card ** 0.25)))``, at least 1.
+
+    Follows the growth rule of DESIGN.md section 3 (a small table for small cardinalities).
+    """
+    return max(1, min(cardinality, max(4, 3 * math.ceil(cardinality**0.25))))
+
+
+@dataclass
+class ModelConfig:
+    """Shape of an :class:`ARGN` network (JSON-serializable via ``asdict``).
+
+    Attributes:
+        cardinalities: Number of codes of each sub-column, length ``C``.
+        column_of: Index of the column each sub-column belongs to, length ``C``.
+        position: Position of each sub-column inside its column (0, 1, ...), length ``C``.
+        hidden: Width ``H`` of the regressor layers.
+        n_layers: Number of hidden layers of each regressor (>= 1).
+        dropout: Dropout probability after each hidden layer.
+        embedding_dims: Width of each sub-column's embedding; derived when empty.
+    """
+
+    cardinalities: list[int]
+    column_of: list[int]
+    position: list[int]
+    hidden: int = 128
+    n_layers: int = 2
+    dropout: float = 0.0
+    embedding_dims: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.embedding_dims:
+            self.embedding_dims = [embedding_dim(c) for c in self.cardinalities]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ARGN(nn.Module):
+    """Any-order autoregressive network over categorical sub-columns.
+
+    Args:
+        config: The network's shape.
+
+    Shapes: ``B`` rows, ``C`` sub-columns, ``D`` total embedding width, ``H`` hidden width.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        cards = torch.tensor(config.cardinalities, dtype=torch.long)
+        dims = torch.tensor(config.embedding_dims, dtype=torch.long)
+        n_sub = len(config.cardinalities)
+        d_max = int(dims.max())
+        self.n_sub = n_sub
+        self.n_columns = max(config.column_of) + 1
+
+        # 1. one flat embedding table; sub-column j uses rows offsets[j] .. offsets[j] + card_j
+        #    and its first d_j dimensions (the rest of the table row is never read).
+        offsets = torch.cumsum(cards, 0) - cards
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.embedding = nn.Embedding(int(cards.sum()), d_max)
+        nn.init.normal_(self.embedding.weight, std=0.5)
+        flat = torch.arange(n_sub * d_max).view(n_sub, d_max)
+        keep = torch.arange(d_max)[None, :] < dims[:, None]
+        self.register_buffer("embedding_index", flat[keep], persistent=False)  # [D]
+        self.register_buffer(
+            "dim_owner", torch.arange(n_sub).repeat_interleave(dims), persistent=False
+        )  # [D]: which sub-column each input dimension belongs to
+        d_total = int(dims.sum())
+
+        # 2. ranks used to build permutation masks: sub-columns of a column stay in order
+        self.register_buffer(
+            "column_of", torch.tensor(config.column_of, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "position", torch.tensor(config.position, dtype=torch.long), persistent=False
+        )
+        self.max_position = int(max(config.position)) + 1
+
+        # 3. regressors: per-sub-column MLPs, stored as [C, in, out] for batched matmuls
+        h = config.hidden
+        sizes = [d_total + n_sub] + [h] * config.n_layers
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1 / math.sqrt(fan_in)  # the default init of nn.Linear, per sub-column
+            self.weights.append(
+                nn.Parameter(torch.empty(n_sub, fan_in, fan_out).uniform_(-bound, bound))
+            )
+            self.biases.append(nn.Parameter(torch.zeros(n_sub, fan_out)))
+        self.dropout = nn.Dropout(config.dropout)
+
+        # 4. predictors, grouped by cardinality padded to a power of two
+        padded = [1 << max(1, math.ceil(math.log2(c))) for c in config.cardinalities]
+        self.groups: list[tuple[int, ...]] = []
+        self.group_of = [0] * n_sub
+        self.slot_of = [0] * n_sub
+        self.pred_weights = nn.ParameterList()
+        self.pred_biases = nn.ParameterList()
+        for g, size in enumerate(sorted(set(padded))):
+            members = tuple(i for i in range(n_sub) if padded[i] == size)
+            self.groups.append(members)
+            for slot, i in enumerate(members):
+                self.group_of[i], self.slot_of[i] = g, slot
+            bound = 1 / math.sqrt(h)
+            self.pred_weights.append(
+                nn.Parameter(torch.empty(len(members), h, size).uniform_(-bound, bound))
+            )
+            self.pred_biases.append(nn.Parameter(torch.zeros(len(members), size)))
+            pad = torch.arange(size)[None, :] >= cards[list(members)][:, None]
+            self.register_buffer(f"pad_mask_{g}", pad, persistent=False)  # [members, size]
+            self.register_buffer(
+                f"members_{g}", torch.tensor(members, dtype=torch.long), persistent=False
+            )
+
+    # ------------------------------------------------------------------ masks
+    def random_visibility(self, batch_size: int, generator: torch.Generator | None = None):
+        """Draws a random column order per row and returns its permutation mask.
+
+        Returns:
+            Bool tensor ``[B, C, C]``: ``visible[b, i, j]`` is True when sub-column ``j`` precedes
+            sub-column ``i`` in row ``b``'s order.
+        """
+        device = self.offsets.device
+        noise = torch.rand(batch_size, self.n_columns, generator=generator, device=device)
+        column_rank = noise.argsort(dim=1).argsort(dim=1)  # [B, n_columns]
+        return self.visibility_from_ranks(column_rank)
+
+    def visibility_from_ranks(self, column_rank: torch.Tensor) -> torch.Tensor:
+        """Permutation mask ``[B, C, C]`` from per-row column ranks ``[B, n_columns]``."""
+        sub_rank = column_rank[:, self.column_of] * self.max_position + self.position  # [B, C]
+        return sub_rank[:, None, :] < sub_rank[:, :, None]
+
+    # ------------------------------------------------------------------ forward
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """Concatenated sub-column embeddings ``[B, D]`` of codes ``[B, C]`` (int64)."""
+        e = self.embedding(codes + self.offsets)  # [B, C, d_max]
+        return e.flatten(1)[:, self.embedding_index]
+
+    def _regress(self, inputs: torch.Tensor, sub: torch.Tensor | None = None) -> torch.Tensor:
+        """Runs the regressors. ``inputs``: ``[C, B, D + C]`` (all sub-columns) or ``[B, D + C]``
+        with ``sub`` the single sub-column index; returns ``[C, B, H]`` or ``[B, H]``."""
+        h = inputs
+        for w, b in zip(self.weights, self.biases, strict=True):
+            if sub is None:
+                h = torch.baddbmm(b[:, None, :], h, w)
+            else:
+                h = torch.addmm(b[sub], h, w[sub])
+            h = self.dropout(F.relu(h))
+        return h
+
+    def forward(self, codes: torch.Tensor, visible: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every sub-column under a permutation mask.
+
+        Args:
+            codes: int64 ``[B, C]`` sub-column codes.
+            visible: bool ``[B, C, C]`` permutation mask (see :meth:`random_visibility`).
+
+        Returns:
+            One float tensor per predictor group, ``[members, B, padded_cardinality]``; padded
+            logits are ``-inf``-like so softmax ignores them.
+        """
+        x = self.embed(codes)  # [B, D]
+        vis = visible.to(x.dtype)  # [B, C, C]
+        masked = x[:, None, :] * vis[:, :, self.dim_owner]  # [B, C, D]
+        inputs = torch.cat([masked, vis], dim=2).transpose(0, 1)  # [C, B, D + C]
+        hidden = self._regress(inputs)  # [C, B, H]
+        out = []
+        for g in range(len(self.groups)):
+            members = getattr(self, f"members_{g}")
+            logits = torch.baddbmm(
+                self.pred_biases[g][:, None, :], hidden[members], self.pred_weights[g]
+            )
+            pad = getattr(self, f"pad_mask_{g}")[:, None, :]
+            out.append(logits.masked_fill(pad, torch.finfo(logits.dtype).min))
+        return out
+
+    def loss(self, codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Sum over sub-columns of the mean cross-entropy (nats per row), a scalar tensor."""
+        total = codes.new_zeros((), dtype=torch.float32)
+        for g, logits in enumerate(self.forward(codes, visible)):
+            target = codes[:, getattr(self, f"members_{g}")].T  # [members, B]
+            total = total + F.cross_entropy(
+                logits.float().flatten(0, 1), target.flatten(), reduction="sum"
+            )
+        return total / codes.shape[0]
+
+    def log_probs(self, codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Per-row, per-sub-column log-probability of the given codes, ``[B, C]`` float32."""
+        result = codes.new_zeros(codes.shape, dtype=torch.float32)
+        for g, logits in enumerate(self.forward(codes, visible)):
+            members = getattr(self, f"members_{g}")
+            lp = torch.log_softmax(logits.float(), dim=-1)  # [m, B, K]
+            target = codes[:, members].T  # [m, B]
+            result[:, members] = lp.gather(2, target[:, :, None]).squeeze(2).T
+        return result
+
+    def sub_column_logits(self, sub: int, codes: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, card_sub]`` of one sub-column given the known sub-columns of each row.
+
+        Used in generation, where each row's visible set is exactly what it already knows.
+
+        Args:
+            sub: Index of the sub-column to predict.
+            codes: int64 ``[B, C]`` codes (entries of unknown sub-columns are ignored).
+            known: bool ``[B, C]``, True where a sub-column's code is known.
+        """
+        x = self.embed(codes)
+        vis = known.to(x.dtype)
+        inputs = torch.cat([x * vis[:, self.dim_owner], vis], dim=1)  # [B, D + C]
+        hidden = self._regress(inputs, sub)
+        g, slot = self.group_of[sub], self.slot_of[sub]
+        logits = torch.addmm(self.pred_biases[g][slot], hidden, self.pred_weights[g][slot])
+        return logits[:, : self.config.cardinalities[sub]]
