@@ -60,6 +60,8 @@ class ModelConfig:
         n_layers: Number of hidden layers of each regressor (>= 1).
         dropout: Dropout probability after each hidden layer.
         embedding_dims: Width of each sub-column's embedding; derived when empty.
+        context_dim: Width of an optional per-row context vector appended to every regressor's
+            input (0: none). Sequential models feed their history and context encoders here.
     """
 
     cardinalities: list[int]
@@ -69,6 +71,7 @@ class ModelConfig:
     n_layers: int = 2
     dropout: float = 0.0
     embedding_dims: list[int] = field(default_factory=list)
+    context_dim: int = 0
 
     def __post_init__(self) -> None:
         if not self.embedding_dims:
@@ -122,7 +125,7 @@ class ARGN(nn.Module):
 
         # 3. regressors: per-sub-column MLPs, stored as [C, in, out] for batched matmuls
         h = config.hidden
-        sizes = [d_total + n_sub] + [h] * config.n_layers
+        sizes = [d_total + n_sub + config.context_dim] + [h] * config.n_layers
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -192,12 +195,16 @@ class ARGN(nn.Module):
             h = self.dropout(F.relu(h))
         return h
 
-    def forward(self, codes: torch.Tensor, visible: torch.Tensor) -> list[torch.Tensor]:
+    def forward(
+        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """Logits of every sub-column under a permutation mask.
 
         Args:
             codes: int64 ``[B, C]`` sub-column codes.
             visible: bool ``[B, C, C]`` permutation mask (see :meth:`random_visibility`).
+            context: float ``[B, context_dim]`` (only when ``config.context_dim > 0``), seen by
+                every sub-column.
 
         Returns:
             One float tensor per predictor group, ``[members, B, padded_cardinality]``; padded
@@ -206,7 +213,10 @@ class ARGN(nn.Module):
         x = self.embed(codes)  # [B, D]
         vis = visible.to(x.dtype)  # [B, C, C]
         masked = x[:, None, :] * vis[:, :, self.dim_owner]  # [B, C, D]
-        inputs = torch.cat([masked, vis], dim=2).transpose(0, 1)  # [C, B, D + C]
+        parts = [masked, vis]
+        if context is not None:
+            parts.append(context[:, None, :].to(x.dtype).expand(-1, self.n_sub, -1))
+        inputs = torch.cat(parts, dim=2).transpose(0, 1)  # [C, B, D + C (+ context)]
         hidden = self._regress(inputs)  # [C, B, H]
         out = []
         for g in range(len(self.groups)):
@@ -218,27 +228,37 @@ class ARGN(nn.Module):
             out.append(logits.masked_fill(pad, torch.finfo(logits.dtype).min))
         return out
 
-    def loss(self, codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Sum over sub-columns of the mean cross-entropy (nats per row), a scalar tensor."""
         total = codes.new_zeros((), dtype=torch.float32)
-        for g, logits in enumerate(self.forward(codes, visible)):
+        for g, logits in enumerate(self.forward(codes, visible, context)):
             target = codes[:, getattr(self, f"members_{g}")].T  # [members, B]
             total = total + F.cross_entropy(
                 logits.float().flatten(0, 1), target.flatten(), reduction="sum"
             )
         return total / codes.shape[0]
 
-    def log_probs(self, codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def log_probs(
+        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Per-row, per-sub-column log-probability of the given codes, ``[B, C]`` float32."""
         result = codes.new_zeros(codes.shape, dtype=torch.float32)
-        for g, logits in enumerate(self.forward(codes, visible)):
+        for g, logits in enumerate(self.forward(codes, visible, context)):
             members = getattr(self, f"members_{g}")
             lp = torch.log_softmax(logits.float(), dim=-1)  # [m, B, K]
             target = codes[:, members].T  # [m, B]
             result[:, members] = lp.gather(2, target[:, :, None]).squeeze(2).T
         return result
 
-    def sub_column_logits(self, sub: int, codes: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    def sub_column_logits(
+        self,
+        sub: int,
+        codes: torch.Tensor,
+        known: torch.Tensor,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits ``[B, card_sub]`` of one sub-column given the known sub-columns of each row.
 
         Used in generation, where each row's visible set is exactly what it already knows.
@@ -247,10 +267,14 @@ class ARGN(nn.Module):
             sub: Index of the sub-column to predict.
             codes: int64 ``[B, C]`` codes (entries of unknown sub-columns are ignored).
             known: bool ``[B, C]``, True where a sub-column's code is known.
+            context: Optional float ``[B, context_dim]``, as in :meth:`forward`.
         """
         x = self.embed(codes)
         vis = known.to(x.dtype)
-        inputs = torch.cat([x * vis[:, self.dim_owner], vis], dim=1)  # [B, D + C]
+        parts = [x * vis[:, self.dim_owner], vis]
+        if context is not None:
+            parts.append(context.to(x.dtype))
+        inputs = torch.cat(parts, dim=1)  # [B, D + C (+ context)]
         hidden = self._regress(inputs, sub)
         g, slot = self.group_of[sub], self.slot_of[sub]
         logits = torch.addmm(self.pred_biases[g][slot], hidden, self.pred_weights[g][slot])

@@ -68,6 +68,7 @@ def generate(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
     batch_size: int = 16384,
+    context: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fills the unknown sub-columns of each row.
 
@@ -82,6 +83,7 @@ def generate(
         temperature, top_p: See :func:`sample_codes`.
         generator: Torch random generator (the single source of randomness).
         batch_size: Rows per batch.
+        context: Optional float ``[n, context_dim]`` per-row context vectors (sequential models).
 
     Returns:
         int64 ``[n, C]``, a new tensor.
@@ -92,11 +94,14 @@ def generate(
         batch = out[start : start + batch_size]
         have = known[start : start + batch_size].clone()
         rows_all = torch.arange(start, start + batch.shape[0])
+        ctx = context[start : start + batch_size] if context is not None else None
         for sub in order:
             todo = (~have[:, sub]).nonzero().squeeze(1)
             if todo.numel() == 0:
                 continue
-            logits = network.sub_column_logits(sub, batch[todo], have[todo])
+            logits = network.sub_column_logits(
+                sub, batch[todo], have[todo], None if ctx is None else ctx[todo]
+            )
             allowed = constraint(sub, rows_all[todo], batch[todo]) if constraint else None
             batch[todo, sub] = sample_codes(
                 logits,
