@@ -258,6 +258,7 @@ class ARGN(nn.Module):
         codes: torch.Tensor,
         known: torch.Tensor,
         context: torch.Tensor | None = None,
+        tables: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``[B, card_sub]`` of one sub-column given the known sub-columns of each row.
 
@@ -268,14 +269,68 @@ class ARGN(nn.Module):
             codes: int64 ``[B, C]`` codes (entries of unknown sub-columns are ignored).
             known: bool ``[B, C]``, True where a sub-column's code is known.
             context: Optional float ``[B, context_dim]``, as in :meth:`forward`.
+            tables: Optional output of :meth:`first_layer_tables`; the same logits, computed
+                without the ``D x H`` matmul of the first layer.
         """
-        x = self.embed(codes)
-        vis = known.to(x.dtype)
-        parts = [x * vis[:, self.dim_owner], vis]
-        if context is not None:
-            parts.append(context.to(x.dtype))
-        inputs = torch.cat(parts, dim=1)  # [B, D + C (+ context)]
-        hidden = self._regress(inputs, sub)
+        if tables is None:
+            x = self.embed(codes)
+            vis = known.to(x.dtype)
+            parts = [x * vis[:, self.dim_owner], vis]
+            if context is not None:
+                parts.append(context.to(x.dtype))
+            inputs = torch.cat(parts, dim=1)  # [B, D + C (+ context)]
+            hidden = self._regress(inputs, sub)
+        else:
+            # first layer: sum of the tabulated rows of the known codes (an embedding bag)
+            h = (
+                F.embedding_bag(
+                    codes + self.offsets,
+                    tables[sub],
+                    per_sample_weights=known.to(tables.dtype),
+                    mode="sum",
+                )
+                + self.biases[0][sub]
+            )
+            if context is not None:
+                w_context = self.weights[0][sub, self.n_sub + len(self.embedding_index) :]
+                h = h + context.to(h.dtype) @ w_context
+            hidden = F.relu(h)
+            for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+                hidden = F.relu(torch.addmm(b[sub], hidden, w[sub]))
         g, slot = self.group_of[sub], self.slot_of[sub]
         logits = torch.addmm(self.pred_biases[g][slot], hidden, self.pred_weights[g][slot])
         return logits[:, : self.config.cardinalities[sub]]
+
+    @torch.no_grad()
+    def first_layer_tables(self, max_elements: int = 2**26) -> torch.Tensor | None:
+        """Tabulates every regressor's first layer per input code, for fast generation.
+
+        The first layer is linear and its input is a sum of per-sub-column blocks (the masked
+        embedding and the visibility bit of each sub-column ``j``), so for a predicted sub-column
+        ``i`` and a code ``r`` of sub-column ``j``: ``table[i, offset_j + r] = E_j[r] @ W1_i[dims
+        of j] + W1_i[bit of j]``. The pre-activation of ``i`` is then the sum of the table rows
+        of the known codes: ``C`` additions of width ``H`` per sub-column instead of a
+        ``(D + C) x H`` matmul.
+
+        Args:
+            max_elements: Size limit of the table; beyond it None is returned (the caller falls
+                back to the direct computation).
+
+        Returns:
+            float ``[C, total_codes, H]`` or None.
+        """
+        n_codes = self.embedding.num_embeddings
+        d_total = len(self.embedding_index)
+        w1 = self.weights[0]
+        if self.n_sub * n_codes * w1.shape[2] > max_elements:
+            return None
+        owner = torch.repeat_interleave(
+            torch.arange(self.n_sub, device=w1.device),
+            torch.tensor(self.config.cardinalities, device=w1.device),
+        )  # [total_codes]: the sub-column of each flat code
+        d_max = self.embedding.embedding_dim
+        own = owner[:, None] == self.dim_owner[None, :]  # [total_codes, D]
+        x = torch.zeros(n_codes, d_total + self.n_sub, device=w1.device, dtype=w1.dtype)
+        x[:, :d_total] = self.embedding.weight[:, self.embedding_index % d_max] * own
+        x[torch.arange(n_codes, device=w1.device), d_total + owner] = 1.0
+        return torch.matmul(x, w1[:, : d_total + self.n_sub, :])  # [C, total_codes, H]
