@@ -119,9 +119,14 @@ class BestWeights(Callback):
         self.best = math.inf
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
+        self.history: list[list[float]] = []  # [epoch, validation loss, seconds since start]
+        self._started = time.perf_counter()
 
     def on_validation_epoch_end(self, trainer, module) -> None:
         loss = trainer.callback_metrics.get("val_loss")
+        if loss is not None:
+            elapsed = round(time.perf_counter() - self._started, 2)
+            self.history.append([trainer.current_epoch, round(float(loss), 5), elapsed])
         if loss is not None and float(loss) < self.best:
             self.best, self.best_epoch = float(loss), trainer.current_epoch
             self.state = copy.deepcopy(module.network.state_dict())
@@ -136,7 +141,8 @@ def fit_network(network: ARGN, codes: torch.Tensor, config: TrainingConfig) -> d
 
     Returns:
         A JSON-serializable summary: epochs, best epoch, best validation loss (nats per row),
-        seconds, batch size, learning rate, accelerator and precision.
+        seconds, batch size, learning rate, accelerator, precision, and the history of
+        ``[epoch, validation loss, seconds]``.
     """
     batch_size = config.batch_size or default_batch_size(
         int(codes.shape[0] * (1 - config.validation_share))
@@ -178,4 +184,5 @@ def fit_network(network: ARGN, codes: torch.Tensor, config: TrainingConfig) -> d
         "accelerator": accelerator,
         "precision": precision,
         "n_train_rows": int(data.train_codes.shape[0]),
+        "history": best.history,
     }
