@@ -19,6 +19,7 @@ __all__ = [
     "NotFittedError",
     "ModelFileError",
     "LLMBackendError",
+    "OptionalDependencyError",
 ]
 
 
@@ -56,3 +57,8 @@ class ModelFileError(TabargnError, OSError):
 
 class LLMBackendError(TabargnError, RuntimeError):
     """A language-model backend failed (server unreachable after retries, bad answer)."""
+
+
+class OptionalDependencyError(TabargnError, ImportError):
+    """A feature needs an optional package that is not installed (the message says which extra
+    to install, e.g. ``pip install "tabargn[dp]"`` for differential privacy)."""

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import numbers
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,14 @@ class TabularARGN(BaseEstimator):
         device: ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (a GPU with bf16-mixed if present).
         random_state: Seed covering fit and sample; None draws one (stored as ``seed_``).
         verbose: 0 silent, 1 progress bars.
+        differential_privacy: None (default) or a dict to train the network with DP-SGD (needs
+            ``pip install "tabargn[dp]"``): ``max_epsilon`` (default 5.0), ``delta`` (1e-5),
+            ``max_grad_norm`` (1.0), ``noise_multiplier`` (None: calibrated so that
+            ``max_epochs`` epochs spend ``max_epsilon``); ``True`` takes the defaults. DP mode
+            trains on all rows for ``max_epochs`` epochs (no validation split, no early
+            stopping) and reports the spent ``epsilon`` and ``delta`` in ``training_``. The
+            encoding statistics (categories, bins, ranges) are *not* covered by the guarantee;
+            see :mod:`tabargn.privacy_training`.
 
     Attributes (after fit):
         seed_: The seed actually used (int).
@@ -76,6 +85,7 @@ class TabularARGN(BaseEstimator):
         device: str = "cpu",
         random_state: int | None = None,
         verbose: int = 1,
+        differential_privacy: dict | None = None,
     ) -> None:
         self.model_size = model_size
         self.max_epochs = max_epochs
@@ -87,6 +97,7 @@ class TabularARGN(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.differential_privacy = differential_privacy
 
     # ================================================================== fit
     def fit(self, X: pd.DataFrame, y=None) -> TabularARGN:
@@ -109,6 +120,7 @@ class TabularARGN(BaseEstimator):
         if len(df) < 2:
             raise InvalidDataError("fit needs at least 2 rows")
         self._check_params()
+        dp = self._dp_config()
         seed = self.random_state
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
@@ -129,10 +141,15 @@ class TabularARGN(BaseEstimator):
             hidden=hidden,
             n_layers=n_layers,
         )
+        train = fit_network
+        if dp is not None:  # DP-SGD (opacus is optional: imported only then)
+            from tabargn.privacy_training import fit_network_dp
+
+            train = partial(fit_network_dp, dp=dp)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = ARGN(config)
-            summary = fit_network(
+            summary = train(
                 network,
                 codes,
                 TrainingConfig(
@@ -165,6 +182,16 @@ class TabularARGN(BaseEstimator):
             raise InvalidDataError(f"max_time must be positive seconds, got {self.max_time}")
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             raise InvalidDataError(f"device={self.device!r}; use 'cpu', 'cuda' or 'auto'")
+
+    def _dp_config(self):
+        """The validated DP-SGD settings, or None; raises early when opacus is missing."""
+        if self.differential_privacy is None or self.differential_privacy is False:
+            return None
+        from tabargn.privacy_training import DPConfig, require_opacus
+
+        config = DPConfig.from_param(self.differential_privacy)
+        require_opacus()
+        return config
 
     def _fit_text_check(self, specs) -> None:
         text = [s.name for s in specs if s.kind == "text"]
