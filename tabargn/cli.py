@@ -16,6 +16,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tabargn.errors import InvalidDataError, TabargnError
 
@@ -28,14 +29,17 @@ console = Console(stderr=True)
 
 
 def _friendly(func):
-    """Turns tabargn errors into a one-line message and exit status 2."""
+    """Turns tabargn errors and OS errors (an output path that cannot be written) into a
+    one-line message and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except TabargnError as e:
-            console.print(f"[bold red]error:[/] {type(e).__name__}: {e}")
+        except (TabargnError, OSError) as e:
+            # a Text is not parsed for markup (messages quote values like ['a']); no wrapping
+            message = Text.assemble(("error:", "bold red"), f" {type(e).__name__}: {e}")
+            console.print(message, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -89,7 +93,11 @@ def fit(
     """Fit a model on DATA and save it to a directory."""
     from tabargn import TabularARGN
 
-    df = read_table(data).drop(columns=list(drop))
+    df = read_table(data)
+    unknown = [c for c in drop if c not in df.columns]
+    if unknown:
+        raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
+    df = df.drop(columns=list(drop))
     started = time.perf_counter()
     model = TabularARGN(
         max_epochs=max_epochs,
