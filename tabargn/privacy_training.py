@@ -438,7 +438,8 @@ def fit_network_dp(
 
     Returns:
         The training summary of :func:`tabargn.training.fit_network` (no validation loss:
-        ``best_epoch`` and ``best_val_loss`` are None) plus ``differential_privacy: True``,
+        ``best_epoch`` and ``best_val_loss`` are None, ``history`` is empty: losses are not
+        privatized, so none is stored) plus ``differential_privacy: True``,
         ``epsilon`` (spent), ``delta``, ``noise_multiplier``, ``max_grad_norm``,
         ``sample_rate``, ``steps``, ``accountant``.
     """
@@ -506,6 +507,7 @@ def fit_network_dp(
         "accelerator": accelerator,
         "precision": precision,
         "n_train_rows": n_rows,
+        "history": [],  # no per-epoch losses: they are data-dependent and not privatized
         "differential_privacy": True,
         "epsilon": _epsilon(sigma, sample_rate, steps, dp.delta),
         "delta": dp.delta,
