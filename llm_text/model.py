@@ -266,8 +266,10 @@ class TextColumnModel:
         }
 
     # ------------------------------------------------------------- generate
-    def _raw_generate(self, ctx: pd.DataFrame, seed: int):
-        return self.generator.generate(ctx, max_length=self.max_length, random_state=seed)
+    def _raw_generate(self, ctx: pd.DataFrame, seed: int, allow_missing: bool = True):
+        return self.generator.generate(
+            ctx, max_length=self.max_length, random_state=seed, allow_missing=allow_missing
+        )
 
     def generate(
         self,
@@ -275,6 +277,7 @@ class TextColumnModel:
         *,
         random_state: int | None = None,
         n: int | None = None,
+        allow_missing: bool = True,
     ) -> pd.Series:
         """Generate one text per context row.
 
@@ -286,6 +289,9 @@ class TextColumnModel:
                 context give the same texts (prompted backends: with a deterministic server or
                 the cache).
             n: Number of rows when ``context`` is ``None``.
+            allow_missing: ``False`` gives every row a text (imputation of missing cells);
+                default ``True``: rows are missing at the learned (offline: row-conditioned)
+                rate.
 
         Returns:
             ``object`` Series of ``str`` or NaN, with the context's index.
@@ -309,7 +315,7 @@ class TextColumnModel:
         if len(ctx) == 0:
             texts, stats = [], {}
         else:
-            texts, stats = self._raw_generate(ctx, seed)
+            texts, stats = self._raw_generate(ctx, seed, allow_missing)
         texts = list(texts)
         usage = stats.get("row_usage")
         generated_tokens = int(stats.get("generated_tokens", 0))
@@ -327,7 +333,7 @@ class TextColumnModel:
                 if len(bad) == 0:
                     break
                 sub_texts, sub_stats = self._raw_generate(
-                    ctx.iloc[bad].reset_index(drop=True), seed * 7919 + rnd
+                    ctx.iloc[bad].reset_index(drop=True), seed * 7919 + rnd, allow_missing
                 )
                 regenerated += len(bad)
                 generated_tokens += int(sub_stats.get("generated_tokens", 0))

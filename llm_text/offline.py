@@ -492,7 +492,12 @@ class OfflineBackend:
     # ------------------------------------------------------------- generate
     @torch.no_grad()
     def generate(
-        self, context: pd.DataFrame, *, max_length: int | None = None, random_state: int | None
+        self,
+        context: pd.DataFrame,
+        *,
+        max_length: int | None = None,
+        random_state: int | None,
+        allow_missing: bool = True,
     ) -> tuple[list[str | float], dict]:
         """Sample one text per row.
 
@@ -500,6 +505,7 @@ class OfflineBackend:
             context: ``[n_rows, ...]`` tabular columns (the fitted ones are used).
             max_length: Maximum generated tokens (default: the fitted ``max_length``).
             random_state: Seed; the same seed and model give the same texts.
+            allow_missing: ``False``: no row is missing (the missing head is not used).
 
         Returns:
             ``(texts, stats)``: a list of ``str`` or NaN of length ``n_rows``, and counts
@@ -515,7 +521,7 @@ class OfflineBackend:
         n_tokens = 0
         for start in range(0, len(codes), bs):
             part = codes[start : start + bs]
-            texts, blank, used = self._sample(part, max_length, gen)
+            texts, blank, used = self._sample(part, max_length, gen, force_text=not allow_missing)
             n_tokens += used
             for _ in range(10):  # a row meant to have text whose sample cleaned to nothing
                 redo = np.flatnonzero(blank)

@@ -236,7 +236,14 @@ class PromptedGenerator:
         return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
 
     # ------------------------------------------------------------- generate
-    def generate(self, context: pd.DataFrame, *, max_length: int | None = None, random_state):
+    def generate(
+        self,
+        context: pd.DataFrame,
+        *,
+        max_length: int | None = None,
+        random_state,
+        allow_missing: bool = True,
+    ):
         """Generate one text per row of ``context``.
 
         Returns:
@@ -251,6 +258,8 @@ class PromptedGenerator:
         max_tokens = int(max_length or self.max_length)
         rng = np.random.default_rng(seed)
         missing = rng.random(n) < self.missing_rate_
+        if not allow_missing:
+            missing[:] = False
         persona_idx = (
             rng.integers(len(self.personas_), size=n) if self.personas_ else np.full(n, -1)
         )

@@ -85,6 +85,29 @@ def fit(
     max_time: float = typer.Option(None, help="Upper limit on training seconds."),
     model_size: str = typer.Option("medium", help="small | medium | large."),
     drop: list[str] = typer.Option([], "--drop", help="Columns to leave out (repeatable)."),
+    text_column: list[str] = typer.Option(
+        [],
+        "--text-column",
+        help="Free-text column, generated per row by llm_text (repeatable). String columns "
+        "that hold free text are also detected unless --no-text-detection.",
+    ),
+    text_detection: bool = typer.Option(
+        True, help="Detect free-text columns (otherwise only --text-column ones are text)."
+    ),
+    text_option: list[str] = typer.Option(
+        [],
+        "--text-option",
+        help="Text model setting KEY=VALUE (repeatable; VALUE read as JSON if it parses), e.g. "
+        "max_length=64, max_epochs=5, max_time=300, hidden_dim=128.",
+    ),
+    text_model: str = typer.Option(
+        None,
+        help="Generate text with this model on an OpenAI-compatible server instead of the "
+        "offline model (key from $OPENAI_API_KEY).",
+    ),
+    text_base_url: str = typer.Option(
+        None, help="Base URL of that server, e.g. http://localhost:8000/v1."
+    ),
     no_value_protection: bool = typer.Option(False, help="Keep rare categories and extremes."),
     device: str = typer.Option("cpu", help="cpu | cuda | auto."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -98,8 +121,10 @@ def fit(
     if unknown:
         raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
     df = df.drop(columns=list(drop))
+    text = _text_settings(df, text_column, text_detection, text_option, text_model, text_base_url)
     started = time.perf_counter()
     model = TabularARGN(
+        **text,
         max_epochs=max_epochs,
         max_time=max_time,
         model_size=model_size,
@@ -115,6 +140,46 @@ def fit(
             f"{time.perf_counter() - started:.1f} s ({model.training_['epochs']} epochs); "
             f"model saved to [bold]{output}[/]"
         )
+        if model.text_models_:
+            console.print(
+                f"text columns {list(model.text_models_)}: text models fitted in "
+                f"{model.training_['text_seconds']:.1f} s (included above)"
+            )
+
+
+def _text_settings(df, columns, detection, options, model_name, base_url) -> dict:
+    """TabularARGN keywords for the text columns of the ``fit`` command."""
+    unknown = [c for c in columns if c not in df.columns]
+    if unknown:
+        raise InvalidDataError(f"--text-column names columns not in the data: {unknown}")
+    encoding_types = {c: "text" for c in columns}
+    if not detection:
+        from llm_text import is_text_column
+
+        for name in df.columns:
+            if name not in encoding_types and is_text_column(df[name]):
+                encoding_types[name] = "categorical"
+    parsed = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidDataError(f"--text-option {item!r}: use KEY=VALUE, e.g. max_epochs=5")
+        try:
+            parsed[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = value
+    backend = "offline"
+    if model_name is not None:
+        from llm_text import OpenAIBackend
+
+        backend = OpenAIBackend(model_name, base_url=base_url)
+    elif base_url is not None:
+        raise InvalidDataError("--text-base-url needs --text-model (the model name on the server)")
+    return {
+        "encoding_types": encoding_types or None,
+        "text_backend": backend,
+        "text_options": parsed or None,
+    }
 
 
 @app.command()
@@ -140,6 +205,8 @@ def sample(
         console.print(
             f"wrote {len(out):,} rows to [bold]{output}[/] in {time.perf_counter() - started:.1f} s"
         )
+        if model.text_models_:
+            console.print(f"text columns {list(model.text_models_)} generated per row")
 
 
 @app.command()
@@ -180,6 +247,12 @@ def evaluate(
     synthetic: Path = typer.Argument(..., help="Synthetic table."),
     holdout: Path = typer.Option(None, help="Real rows not used in training."),
     target: str = typer.Option(None, help="Target column for TSTR utility."),
+    text_column: list[str] = typer.Option(
+        [], "--text-column", help="Free-text column scored by the text metrics (repeatable)."
+    ),
+    text_consistency_column: str = typer.Option(
+        None, help="Categorical column the texts must agree with (text consistency check)."
+    ),
     report: Path = typer.Option(None, "--report", help="Write the HTML report here."),
     json_out: Path = typer.Option(None, "--json", help="Write the summary as JSON here."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -192,6 +265,8 @@ def evaluate(
         synthetic=read_table(synthetic),
         holdout=read_table(holdout) if holdout else None,
         target=target,
+        text_columns=list(text_column) or None,
+        text_consistency_column=text_consistency_column,
     )
     summary = result.summary()
     if report:

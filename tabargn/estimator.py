@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import numbers
+import time
 from functools import partial
 from pathlib import Path
 
@@ -26,6 +27,12 @@ from tabargn.errors import (
 from tabargn.model import ARGN, MODEL_SIZES, ModelConfig
 from tabargn.sampling import generate, row_log_prob, sub_column_proba
 from tabargn.schema import infer_schema, validate_frame
+from tabargn.text_columns import (
+    detect_text_columns,
+    fill_text_columns,
+    fit_text_models,
+    validate_text_settings,
+)
 from tabargn.training import TrainingConfig, fit_network
 
 __all__ = ["TabularARGN"]
@@ -50,7 +57,17 @@ class TabularARGN(BaseEstimator):
             than k rows (k drawn in 5..7 per column and fit) are removed and resampled from the
             kept ones; numeric and datetime ranges are clipped to the k-th extreme values.
         encoding_types: Overrides of inferred column kinds, e.g. ``{"zip": "categorical"}``.
-            Kinds: ``categorical``, ``numeric``, ``datetime``, ``text``.
+            Kinds: ``categorical``, ``numeric``, ``datetime``, ``text``. String columns not
+            named here that hold free text (mean >= 3 words, >= 30 % distinct values) are
+            detected as ``text``; name them ``"categorical"`` to keep them in the network.
+        text_backend: Generator of free-text columns (see :mod:`tabargn.text_columns`):
+            ``"offline"`` (default: a small row-conditioned LSTM trained from scratch on the
+            column, no downloads) or a :mod:`llm_text` chat backend instance, e.g.
+            ``llm_text.OpenAIBackend("model", base_url="http://localhost:8000/v1")``.
+        text_options: ``llm_text.TextColumnModel`` settings for every text column:
+            ``max_length`` (tokens, default 128), ``curation``, ... and backend options
+            (offline: ``max_epochs``, ``max_time``, ``hidden_dim``, ...; chat: ``n_shots``,
+            ``personas``, ...). None for the defaults.
         device: ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (a GPU with bf16-mixed if present).
         random_state: Seed covering fit and sample; None draws one (stored as ``seed_``).
         verbose: 0 silent, 1 progress bars.
@@ -70,6 +87,9 @@ class TabularARGN(BaseEstimator):
         feature_names_in_: Column names seen in fit (ndarray of str).
         n_features_in_: Number of columns seen in fit.
         training_: Training summary (epochs, best validation loss, seconds, ...).
+        text_models_: Text column -> fitted ``llm_text.TextColumnModel`` (empty without text
+            columns). Text columns are not in the network: each text is generated after the
+            row's tabular columns, conditioned on them.
     """
 
     def __init__(
@@ -82,6 +102,8 @@ class TabularARGN(BaseEstimator):
         learning_rate: float | None = None,
         value_protection: bool = True,
         encoding_types: dict[str, str] | None = None,
+        text_backend="offline",
+        text_options: dict | None = None,
         device: str = "cpu",
         random_state: int | None = None,
         verbose: int = 1,
@@ -94,6 +116,8 @@ class TabularARGN(BaseEstimator):
         self.learning_rate = learning_rate
         self.value_protection = value_protection
         self.encoding_types = encoding_types
+        self.text_backend = text_backend
+        self.text_options = text_options
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -125,7 +149,7 @@ class TabularARGN(BaseEstimator):
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         rng = np.random.default_rng([seed, 0])
-        specs = infer_schema(df, self.encoding_types)
+        specs = detect_text_columns(df, infer_schema(df, self.encoding_types), self.encoding_types)
         self._fit_text_check(specs)
         codec = TableCodec.fit(df, specs, value_protection=self.value_protection, rng=rng)
         if codec.n_sub == 0:
@@ -168,6 +192,18 @@ class TabularARGN(BaseEstimator):
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         self.n_features_in_ = df.shape[1]
         self.training_ = {**summary, "n_rows": len(df)}
+        text_started = time.perf_counter()
+        self.text_models_ = fit_text_models(
+            df,
+            specs,
+            backend=self.text_backend,
+            options=self.text_options,
+            seed=seed,
+            verbose=self.verbose,
+        )
+        if self.text_models_:
+            self.training_["text_columns"] = list(self.text_models_)
+            self.training_["text_seconds"] = round(time.perf_counter() - text_started, 3)
         self._reset_stream()
         return self
 
@@ -194,11 +230,9 @@ class TabularARGN(BaseEstimator):
         return config
 
     def _fit_text_check(self, specs) -> None:
-        text = [s.name for s in specs if s.kind == "text"]
-        if text:
-            raise InvalidDataError(
-                f"columns {text} are typed 'text'; free-text columns need the llm_text module"
-            )
+        """Checks the text settings before training (text models are fitted after it)."""
+        if any(s.kind == "text" for s in specs):
+            validate_text_settings(self.text_backend, self.text_options)
 
     def _reset_stream(self) -> None:
         """Starts the sampling random stream at its beginning (after fit and after load)."""
@@ -323,7 +357,18 @@ class TabularARGN(BaseEstimator):
             top_p=top_p,
             generator=torch_gen,
         )
-        return codec.decode(filled.numpy(), np_gen, verbatim=given, where=where)
+        out = codec.decode(filled.numpy(), np_gen, verbatim=given, where=where)
+        if getattr(self, "text_models_", None):  # texts conditioned on the completed rows
+            text_seed = int(np_gen.integers(0, 2**31 - 1))
+            fill_text_columns(
+                out,
+                given.reset_index(drop=True),
+                self.text_models_,
+                codec.specs,
+                text_seed,
+                impute=impute,
+            )
+        return out
 
     def _order(self, first_columns) -> list[int]:
         """Sub-column generation order: restricted columns first, then the data's order."""

@@ -3,9 +3,11 @@
 Layout of a model directory::
 
     config.json        format version, package version, estimator parameters, network shape,
-                       training summary, the seed
+                       training summary, the seed, the folders of the text models
     encoders.json      column specs and encoding stats (value-protected: no rare values)
     model.safetensors  the network's weights (float32, CPU)
+    text/<k>/          one llm_text model per free-text column (config.json, card.json and,
+                       offline, model.safetensors + tokenizer.json); see tabargn.text_columns
 
 A model trained on a GPU loads on the CPU. Files written by another format version raise
 :class:`tabargn.errors.ModelFileError`.
@@ -23,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from tabargn.codec import TableCodec
 from tabargn.errors import ModelFileError
 from tabargn.model import ARGN, ModelConfig
+from tabargn.text_columns import json_safe_params, load_text_models, save_text_models
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 
@@ -52,7 +55,7 @@ def save_model(model, path: str | Path) -> Path:
         "format_version": FORMAT_VERSION,
         "package": "tabargn",
         "package_version": __version__,
-        "params": model.get_params(),
+        "params": json_safe_params(model.get_params()),
         "seed": model.seed_,
         "feature_names": [str(c) for c in model.feature_names_in_],
         "network": model.network_.config.to_dict(),
@@ -61,6 +64,8 @@ def save_model(model, path: str | Path) -> Path:
     extra = getattr(model, "_extra_config", None)
     if extra:
         config.update(extra())
+    text_models = getattr(model, "text_models_", None) or {}
+    config["text_models"] = save_text_models(text_models, path)
     (path / CONFIG).write_text(json.dumps(config, indent=2, default=_json_default))
     (path / ENCODERS).write_text(json.dumps(model.codec_.to_json(), default=_json_default))
     state = {
@@ -125,6 +130,7 @@ def load_model(cls, path: str | Path):
     model.feature_names_in_ = np.asarray(config["feature_names"], dtype=object)
     model.n_features_in_ = len(model.feature_names_in_)
     model.training_ = config.get("training", {})
+    model.text_models_ = load_text_models(config.get("text_models"), path)
     restore = getattr(model, "_restore_extra", None)
     if restore:
         restore(config, path)

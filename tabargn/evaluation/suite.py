@@ -44,6 +44,7 @@ def evaluate(
     target: str | None = None,
     entity_key: str | None = None,
     text_columns: Sequence[str] | None = None,
+    text_consistency_column: str | dict[str, str] | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     neighbor_rows: int = DEFAULT_NEIGHBOR_ROWS,
     detection_rows: int = DEFAULT_DETECTION_ROWS,
@@ -74,6 +75,14 @@ def evaluate(
     * privacy (:mod:`~tabargn.evaluation.privacy`): ``identical_match_share`` and ``nndr``
       (always, with ``..._holdout`` references when a holdout is given), ``dcr_share`` and
       ``membership_auc`` (need a holdout).
+    * text (:mod:`~tabargn.evaluation.text`, one section per ``text_columns`` entry; keys
+      ``text_<column>_<metric>``): ``distinct_1``, ``distinct_2`` (and ``..._real``),
+      ``length_accuracy``, ``mean_length_real`` / ``_synthetic``, ``novelty``,
+      ``ngram_overlap_3``, ``missing_rate_real`` / ``_synthetic``, ``consistency``,
+      ``consistency_real``, ``consistency_baseline`` (None without
+      ``text_consistency_column``), ``embedding_*`` with an installed embedding model, and
+      with a holdout ``length_accuracy_holdout``, ``novelty_holdout``,
+      ``ngram_overlap_3_holdout`` (holdout texts against the training texts).
     * ``seconds``: wall time of this call.
 
     Sizes: each input is first subsampled to ``max_rows`` rows. Detection uses a balanced sample
@@ -90,7 +99,11 @@ def evaluate(
         holdout: Optional real rows the generator never saw, with every column of ``real``.
         target: Optional column to predict for TSTR / TRTR (needs ``holdout``).
         entity_key: Optional entity (sequence) key column, left out of the tabular metrics.
-        text_columns: Optional free-text columns, left out of the tabular metrics.
+        text_columns: Optional free-text columns, left out of the tabular metrics and scored
+            by the text metrics (:func:`llm_text.metrics.text_metrics`).
+        text_consistency_column: Optional categorical column (or ``{text column: column}``)
+            for the text consistency check: a classifier trained on real text predicts it, and
+            must agree with each synthetic row's value.
         max_rows: Most rows used from each input table.
         neighbor_rows: Most rows per side in the nearest-neighbour metrics.
         detection_rows: Most rows per side in the detection classifier.
@@ -117,6 +130,7 @@ def evaluate(
     synthetic = check_frame(synthetic, "synthetic")
     if holdout is not None:
         holdout = check_frame(holdout, "holdout")
+    inputs = (real, synthetic, holdout)  # text metrics use the full tables
     max_rows = _check_int("max_rows", max_rows, 2)
     neighbor_rows = _check_int("neighbor_rows", neighbor_rows, 2)
     detection_rows = _check_int("detection_rows", detection_rows, 2)
@@ -387,5 +401,18 @@ def evaluate(
         notes=privacy_notes,
         figures=[("", partial(_plots.dcr_figure, report.dcr, priv["dcr_share"]))],
     )
+    # -- text ---------------------------------------------------------------------------------
+    if text_columns:
+        from tabargn.evaluation.text import add_text_sections
+
+        add_text_sections(
+            report,
+            *inputs,
+            list(text_columns),
+            context_columns=columns,
+            consistency_column=text_consistency_column,
+            max_rows=min(max_rows, 5000),
+            random_state=random_state,
+        )
     report.seconds = time.perf_counter() - t0
     return report

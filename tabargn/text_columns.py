@@ -1,0 +1,265 @@
+"""Free-text columns inside :class:`tabargn.TabularARGN` (the glue to :mod:`llm_text`).
+
+Text columns are left out of the ARGN network. After the network is trained, one
+:class:`llm_text.TextColumnModel` per text column learns ``P(text | the row's tabular
+columns)``; ``sample`` and ``impute`` first complete the tabular columns and then generate each
+text conditioned on its (synthetic or observed) row.
+
+A column is text when ``encoding_types`` says ``"text"``, or, when it names no kind for the
+column, when :func:`llm_text.is_text_column` recognises free text in a string column (mean word
+count >= 3 and at least 30 % distinct values). ``encoding_types={"col": "categorical"}`` keeps a
+column categorical.
+
+Seeds: the text model of the i-th text column is trained with a seed derived from the
+estimator's seed, and every ``sample`` / ``impute`` call derives the text seeds from the
+estimator's sampling stream, so one ``random_state`` covers the whole table and a saved model
+reproduces its draws after loading.
+
+Files: ``save`` writes each text model into ``<model dir>/text/<k>/`` (``config.json``,
+``card.json`` and, for the offline backend, ``model.safetensors`` and ``tokenizer.json``; no
+pickle). ``config.json`` of the model directory maps column names to these folders.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabargn.errors import InvalidDataError, ModelFileError
+from tabargn.schema import ColumnSpec, restore_dtype
+
+__all__ = [
+    "TEXT_DIR",
+    "detect_text_columns",
+    "text_seed",
+    "validate_text_settings",
+    "fit_text_models",
+    "fill_text_columns",
+    "save_text_models",
+    "load_text_models",
+]
+
+TEXT_DIR = "text"
+_CONTEXT_KINDS = ("categorical", "numeric", "datetime")
+
+
+def detect_text_columns(
+    df: pd.DataFrame, specs: list[ColumnSpec], encoding_types: dict | None
+) -> list[ColumnSpec]:
+    """Marks inferred-categorical string columns that hold free text as kind ``"text"``.
+
+    Columns named in ``encoding_types`` keep the kind given there.
+    """
+    from llm_text import is_text_column
+
+    explicit = set(encoding_types or {})
+    for spec in specs:
+        if spec.kind == "categorical" and spec.name not in explicit:
+            if is_text_column(df[spec.name]):
+                spec.kind = "text"
+    return specs
+
+
+def text_seed(*keys: int) -> int:
+    """A seed in ``[0, 2**31 - 1)`` derived from integer keys (``SeedSequence``)."""
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint32)
+    return int(state[0] % (2**31 - 1))
+
+
+def context_columns(specs: list[ColumnSpec]) -> list[str]:
+    """The tabular columns a text model is conditioned on (every modelled column)."""
+    return [s.name for s in specs if s.kind in _CONTEXT_KINDS]
+
+
+def _make_model(backend, options: dict | None, column: str, seed: int, verbose: int):
+    from llm_text import ChatBackend, OfflineBackend, PromptedGenerator, TextColumnModel
+
+    options = dict(options or {})
+    kwargs = {k: options.pop(k) for k in _MODEL_KWARGS if k in options}
+    if isinstance(backend, str):
+        if backend != "offline":
+            raise InvalidDataError(
+                f"text_backend={backend!r}; use 'offline' or a chat backend instance such as "
+                "llm_text.OpenAIBackend(model, base_url=...)"
+            )
+    elif isinstance(backend, OfflineBackend):
+        # one fresh backend per column with the same settings (a backend holds fitted state)
+        options = {**backend.params, **options}
+        backend = "offline"
+    elif isinstance(backend, PromptedGenerator):
+        raise InvalidDataError(
+            "text_backend must be 'offline' or a chat backend (OpenAIBackend, "
+            "HuggingFaceBackend); pass PromptedGenerator settings in text_options"
+        )
+    elif not isinstance(backend, ChatBackend):
+        raise InvalidDataError(
+            f"text_backend must be 'offline' or a llm_text chat backend, got "
+            f"{type(backend).__name__}"
+        )
+    return TextColumnModel(
+        backend,
+        random_state=seed,
+        verbose=verbose,
+        column_name=column,
+        **kwargs,
+        **options,
+    )
+
+
+# TextColumnModel keyword arguments (the rest of text_options goes to the backend)
+_MODEL_KWARGS = ("max_length", "curation", "curation_rounds", "curation_fallback", "card_path")
+
+
+def validate_text_settings(backend, options: dict | None) -> None:
+    """Raises :class:`InvalidDataError` for a bad ``text_backend`` / ``text_options`` (cheap:
+    builds an unfitted model), so a mistake shows before the network is trained."""
+    if options is not None and not isinstance(options, dict):
+        raise InvalidDataError(f"text_options must be a dict or None, got {type(options).__name__}")
+    _make_model(backend, options, "text", 0, 0)
+
+
+def fit_text_models(
+    df: pd.DataFrame,
+    specs: list[ColumnSpec],
+    *,
+    backend,
+    options: dict | None,
+    seed: int,
+    verbose: int = 0,
+) -> dict:
+    """Fits one :class:`llm_text.TextColumnModel` per text column, conditioned on the row.
+
+    Args:
+        df: The training table.
+        specs: Fitted column specs (kinds decide text and context columns).
+        backend: ``"offline"``, an ``OfflineBackend`` (its settings are reused per column) or a
+            chat backend instance.
+        options: ``TextColumnModel`` keywords (``max_length``, ``curation``, ...) and backend
+            options (offline: ``max_epochs``, ``hidden_dim``, ...).
+        seed: The estimator's seed.
+        verbose: 0 silent, 1 progress.
+
+    Returns:
+        Column name -> fitted model, in the table's column order. Empty when no column is text.
+    """
+    models = {}
+    text = [s for s in specs if s.kind == "text"]
+    if not text:
+        return models
+    ctx = df[context_columns(specs)].reset_index(drop=True)
+    for k, spec in enumerate(text):
+        model = _make_model(backend, options, spec.name, text_seed(seed, 2, k), int(verbose))
+        values = df[spec.name].reset_index(drop=True)
+        if values.notna().sum() == 0:
+            raise InvalidDataError(
+                f"text column {spec.name!r} has no text; drop it or type it another kind"
+            )
+        models[spec.name] = model.fit(values, ctx)
+    return models
+
+
+def fill_text_columns(
+    out: pd.DataFrame,
+    given: pd.DataFrame | None,
+    models: dict,
+    specs: list[ColumnSpec],
+    seed: int,
+    *,
+    impute: bool = False,
+) -> pd.DataFrame:
+    """Generates the text columns of decoded rows, in place of the codec's empty columns.
+
+    Args:
+        out: Decoded rows (tabular columns complete), RangeIndex.
+        given: Conditions / the table being imputed: its non-missing text cells are copied
+            verbatim; the other rows get a text generated from their row.
+        models: Column -> fitted ``TextColumnModel``.
+        specs: Fitted column specs (for the text columns' dtypes).
+        seed: Seed of this call (drawn from the estimator's sampling stream).
+        impute: Rows whose text is missing always get a text (no missing draws).
+
+    Returns:
+        ``out`` with its text columns filled (same object).
+    """
+    by_name = {s.name: s for s in specs}
+    ctx_cols = context_columns(specs)
+    n = len(out)
+    for k, (name, model) in enumerate(models.items()):
+        values = pd.Series([np.nan] * n, dtype=object)
+        keep = np.zeros(n, dtype=bool)
+        if given is not None and name in given.columns:
+            col = given[name].reset_index(drop=True)
+            keep = col.notna().to_numpy()
+            values[keep] = col[keep].astype(object)
+        todo = np.flatnonzero(~keep)
+        if len(todo):
+            ctx = out.iloc[todo][ctx_cols].reset_index(drop=True)
+            texts = model.generate(ctx, random_state=text_seed(seed, k), allow_missing=not impute)
+            values.iloc[todo] = texts.to_numpy(dtype=object)
+        out[name] = restore_dtype(values, by_name[name]).to_numpy()
+    return out
+
+
+def save_text_models(models: dict, path: Path) -> dict:
+    """Writes each text model to ``path/text/<k>/`` and returns ``{column: "text/<k>"}``."""
+    root = Path(path) / TEXT_DIR
+    if root.exists():  # a previous save of another model into the same directory
+        shutil.rmtree(root)
+    folders = {}
+    for k, (name, model) in enumerate(models.items()):
+        rel = f"{TEXT_DIR}/{k}"
+        model.save(Path(path) / rel)
+        folders[name] = rel
+    return folders
+
+
+def load_text_models(folders: dict | None, path: Path) -> dict:
+    """Reads the text models listed in the model's ``config.json``.
+
+    Raises:
+        ModelFileError: A text model folder is missing or corrupt.
+    """
+    from llm_text import TextColumnModel
+
+    if not folders:
+        return {}
+    if not isinstance(folders, dict):
+        raise ModelFileError(f"config.json in {path} has a corrupt 'text_models' entry")
+    models = {}
+    for name, rel in folders.items():
+        folder = Path(path) / str(rel)
+        if not folder.is_dir():
+            raise ModelFileError(
+                f"the text model of column {name!r} is missing: {folder} does not exist; "
+                "copy the whole model directory (with its text/ folder) or fit again"
+            )
+        try:
+            models[name] = TextColumnModel.load(folder)
+        except ModelFileError as e:
+            raise ModelFileError(f"the text model of column {name!r} is corrupt: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any failure to read a model file
+            raise ModelFileError(
+                f"the text model of column {name!r} in {folder} is corrupt: {e!r}"
+            ) from None
+    return models
+
+
+def json_safe_params(params: dict) -> dict:
+    """Estimator parameters with a backend instance (or other objects) replaced by a label."""
+
+    def safe(value):
+        if value is None or isinstance(value, str | bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {str(k): safe(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [safe(v) for v in value]
+        if hasattr(value, "to_dict"):
+            return value.to_dict()
+        kind = getattr(value, "kind", None)
+        return f"<{kind or type(value).__name__}>"
+
+    return {k: safe(v) for k, v in params.items()}
