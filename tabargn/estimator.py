@@ -124,22 +124,57 @@ class TabularARGN(BaseEstimator):
         self.differential_privacy = differential_privacy
 
     # ================================================================== fit
-    def fit(self, X: pd.DataFrame, y=None) -> TabularARGN:
-        """Fits the model on a table.
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y=None,
+        *,
+        entity_key: str | None = None,
+        order_by: str | None = None,
+        context: pd.DataFrame | None = None,
+        context_key: str | None = None,
+    ) -> TabularARGN:
+        """Fits the model on a table, or on events per entity (sequential mode).
 
         Args:
             X: The training table, ``n_rows >= 2``. Columns may be numeric (int, float, nullable
                 Int64/Float64), boolean, categorical/string/object, or datetime (naive or
                 tz-aware), with missing values anywhere.
             y: Ignored (scikit-learn compatibility).
+            entity_key: Sequential mode: the column of ``X`` naming each event's entity. Events
+                are sorted stably by entity and ``order_by``; entities may have a single event.
+                See :mod:`tabargn.sequential`.
+            order_by: Sequential mode: a numeric or datetime column ordering each entity's
+                events (None: input order). Modelled as the first value plus gaps to the
+                previous event.
+            context: Sequential mode: optional context table, one row per entity (rows
+                without events are entities with zero events; every entity of ``X`` needs a
+                row, else InvalidDataError).
+            context_key: Key column of ``context`` (default: ``entity_key``).
 
         Returns:
             self.
 
         Raises:
-            InvalidDataError: Empty frame, no columns, duplicate names, bad parameters.
+            InvalidDataError: Empty frame, no columns, duplicate names, bad parameters; in
+                sequential mode also missing keys or order values, a context table lacking
+                entities or with duplicate keys, fewer than 2 entities.
             UnsupportedDtypeError: Complex numbers, timedeltas, nested objects.
         """
+        if entity_key is not None:
+            from tabargn.sequential import fit_sequential
+
+            return fit_sequential(
+                self,
+                X,
+                entity_key=entity_key,
+                order_by=order_by,
+                context=context,
+                context_key=context_key,
+            )
+        if order_by is not None or context is not None or context_key is not None:
+            raise InvalidDataError("order_by, context and context_key need entity_key")
+        self.__dict__.pop("sequential_", None)
         df = validate_frame(X)
         if len(df) < 2:
             raise InvalidDataError("fit needs at least 2 rows")
@@ -260,8 +295,11 @@ class TabularARGN(BaseEstimator):
         rebalance: dict | None = None,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        n_entities: int | None = None,
+        context: pd.DataFrame | None = None,
+        seed_events: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """Generates synthetic rows.
+        """Generates synthetic rows (or, for a sequential model, entities and their events).
 
         Args:
             n_samples: Number of rows (default: as many as the training data had; with
@@ -276,9 +314,19 @@ class TabularARGN(BaseEstimator):
                 values not named keep their training proportions in the remaining share.
             temperature: Softmax temperature (> 0); < 1 sharpens toward frequent values.
             top_p: Nucleus sampling threshold in (0, 1].
+            n_entities: Sequential models: number of new entities (default: as many as in
+                training). They get new unique keys; ``conditions``/``where``/``rebalance``
+                apply to their context columns.
+            context: Sequential models with a context table: generate sequences for these
+                entities (one row each, with the context key).
+            seed_events: Sequential models: complete these entities' sequences; their events
+                are kept verbatim and the rest is generated (with a context table, ``context``
+                must hold every seed entity).
 
         Returns:
-            DataFrame with the training columns, in their order and dtypes.
+            DataFrame with the training columns, in their order and dtypes. Sequential models:
+            the events sorted by entity and order; a ``(context, events)`` pair for new
+            entities when a context table was fitted.
 
         Raises:
             NotFittedError: Before fit.
@@ -289,6 +337,24 @@ class TabularARGN(BaseEstimator):
             ConditionError: Impossible restrictions.
         """
         self._check_fitted()
+        if getattr(self, "sequential_", None) is not None:
+            from tabargn.sequential import sample_sequential
+
+            if n_samples is not None:
+                raise InvalidDataError("sequential models take n_entities, not n_samples")
+            return sample_sequential(
+                self,
+                n_entities=n_entities,
+                context=context,
+                seed_events=seed_events,
+                conditions=conditions,
+                where=where,
+                rebalance=rebalance,
+                temperature=temperature,
+                top_p=top_p,
+            )
+        if n_entities is not None or context is not None or seed_events is not None:
+            raise InvalidDataError("n_entities, context and seed_events need a sequential model")
         self._check_sampling_args(temperature, top_p)
         if conditions is not None:
             conditions = self._check_conditions(conditions, "conditions")
@@ -329,6 +395,7 @@ class TabularARGN(BaseEstimator):
             DataFrame with the training columns and dtypes, same index as ``X``.
         """
         self._check_fitted()
+        self._check_flat("impute")
         self._check_sampling_args(temperature, top_p)
         X = self._check_conditions(X, "X")
         torch_gen, np_gen = self._generators()
@@ -444,6 +511,7 @@ class TabularARGN(BaseEstimator):
             UnknownValueError: Values never seen in training.
         """
         self._check_fitted()
+        self._check_flat("log_prob")
         X = self._check_conditions(X, "X")
         codes = torch.as_tensor(self.codec_.encode(X.reset_index(drop=True)))
         return row_log_prob(self.network_, codes).double().numpy()
@@ -467,6 +535,7 @@ class TabularARGN(BaseEstimator):
                 numbers, datetimes, very high cardinality).
         """
         self._check_fitted()
+        self._check_flat("predict_proba")
         X = self._check_conditions(X, "X")
         s = self.codec_.slot(target)
         if s.width != 1:
@@ -494,6 +563,10 @@ class TabularARGN(BaseEstimator):
         from tabargn.io import save_model
 
         self._check_fitted()
+        if getattr(self, "sequential_", None) is not None:
+            from tabargn.sequential.persist import save_sequential
+
+            return save_sequential(self, path)
         return save_model(self, path)
 
     @classmethod
@@ -504,8 +577,16 @@ class TabularARGN(BaseEstimator):
             ModelFileError: Missing, corrupt or incompatible model directory.
         """
         from tabargn.io import load_model
+        from tabargn.sequential.persist import is_sequential, load_sequential
 
+        if is_sequential(path):
+            return load_sequential(cls, path)
         return load_model(cls, path)
+
+    def _check_flat(self, what: str) -> None:
+        """Raises InvalidDataError when a flat-only method is called on a sequential model."""
+        if getattr(self, "sequential_", None) is not None:
+            raise InvalidDataError(f"{what} is not available for sequential models")
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")

@@ -1,0 +1,115 @@
+"""Step-by-step generation of sequences, all entities of a batch at once.
+
+For each step ``t`` the LSTM state of every still-running entity advances by one event (O(1) work
+per step and entity; the state is carried, never recomputed from the start), then the event is
+drawn sub-column by sub-column as in flat mode (:func:`tabargn.sampling.sample_codes`), with the
+first regressor layer tabulated once for the whole run (:meth:`ARGN.first_layer_tables`).
+Entities are processed longest first, so the running ones are always a prefix of the batch (no
+gathers). Seed events (completion) are fed to the history verbatim; their unknown cells, if any,
+are drawn like any other.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tabargn.sampling import Constraint, sample_codes
+from tabargn.sequential.network import SequenceNetwork
+
+__all__ = ["generate_sequences"]
+
+
+@torch.no_grad()
+def generate_sequences(
+    network: SequenceNetwork,
+    entity_codes: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    order: list[int],
+    seed_codes: torch.Tensor | None = None,
+    seed_known: torch.Tensor | None = None,
+    seed_lengths: torch.Tensor | None = None,
+    constraint: Constraint | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    batch_entities: int = 8192,
+) -> torch.Tensor:
+    """Generates every entity's events.
+
+    Args:
+        network: A trained network (evaluation mode is set here).
+        entity_codes: int64 ``[E, Ce]`` entity rows (context, length, start) in the entity codec.
+        lengths: int64 ``[E]`` number of events to generate per entity (including seeds).
+        order: Event sub-columns in the order they are drawn.
+        seed_codes: Optional int64 ``[n_seed, C]``: the seed events, entity-major, entity ``e``'s
+            first ``seed_lengths[e]`` events.
+        seed_known: bool ``[n_seed, C]``, which seed cells are given (others are drawn).
+        seed_lengths: int64 ``[E]``, seed events per entity (``<= lengths``).
+        constraint: Optional allowed-codes callback, as in :func:`tabargn.sampling.generate`.
+        temperature, top_p: See :func:`tabargn.sampling.sample_codes`.
+        generator: Torch random generator.
+        batch_entities: Entities per batch.
+
+    Returns:
+        int64 ``[lengths.sum(), C]``: events entity-major (entity 0's events first), in step order.
+    """
+    network.eval()
+    argn = network.argn
+    n_sub = argn.n_sub
+    lengths = lengths.long()
+    total = int(lengths.sum())
+    offsets = torch.cumsum(lengths, 0) - lengths
+    out = torch.zeros(total, n_sub, dtype=torch.long)
+    if seed_lengths is None:
+        seed_lengths = torch.zeros_like(lengths)
+    seed_offsets = torch.cumsum(seed_lengths, 0) - seed_lengths
+    tables = argn.first_layer_tables()
+    by_length = torch.argsort(lengths, descending=True, stable=True)
+    for b0 in range(0, len(by_length), batch_entities):
+        ents = by_length[b0 : b0 + batch_entities]
+        length = lengths[ents]
+        if int(length[0]) == 0:  # sorted longest first: nothing to generate
+            continue
+        ctx = network.encode_context(entity_codes[ents])
+        state = network.initial_state(ctx)
+        seeds = seed_lengths[ents]
+        prev = None
+        for t in range(int(length[0])):
+            n = int((length > t).sum())  # running entities: a prefix (sorted by length)
+            state = (state[0][:, :n], state[1][:, :n])
+            if t == 0:
+                x = network.start.expand(n, 1, -1)
+            else:
+                x = argn.embed(prev[:n])[:, None, :]
+            h, state = network.lstm(x, state)
+            step = torch.full((n,), t, dtype=torch.long)
+            context = network.event_context(h[:, 0], ctx[:n], step, length[:n])
+            codes = torch.zeros(n, n_sub, dtype=torch.long)
+            known = torch.zeros(n, n_sub, dtype=torch.bool)
+            seeded = torch.nonzero(seeds[:n] > t).squeeze(1)
+            if len(seeded):
+                rows = seed_offsets[ents[seeded]] + t
+                codes[seeded] = seed_codes[rows]
+                known[seeded] = seed_known[rows]
+            rows_all = torch.arange(n)
+            for sub in order:
+                missing = ~known[:, sub]
+                if not missing.any():
+                    continue
+                todo = slice(None) if missing.all() else missing.nonzero().squeeze(1)
+                logits = argn.sub_column_logits(
+                    sub, codes[todo], known[todo], context[todo], tables
+                )
+                allowed = constraint(sub, rows_all[todo], codes[todo]) if constraint else None
+                codes[todo, sub] = sample_codes(
+                    logits,
+                    allowed=allowed,
+                    temperature=temperature,
+                    top_p=top_p,
+                    generator=generator,
+                )
+                known[todo, sub] = True
+            out[offsets[ents[:n]] + t] = codes
+            prev = codes
+    return out
