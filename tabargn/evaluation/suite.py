@@ -43,6 +43,7 @@ def evaluate(
     *,
     target: str | None = None,
     entity_key: str | None = None,
+    order_by: str | None = None,
     text_columns: Sequence[str] | None = None,
     text_consistency_column: str | dict[str, str] | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
@@ -99,6 +100,10 @@ def evaluate(
         holdout: Optional real rows the generator never saw, with every column of ``real``.
         target: Optional column to predict for TSTR / TRTR (needs ``holdout``).
         entity_key: Optional entity (sequence) key column, left out of the tabular metrics.
+            With it the report gains a ``sequences`` section (sequence lengths, coherence of
+            consecutive events, per-entity aggregates; :mod:`tabargn.evaluation.sequence`).
+        order_by: Optional order column of the sequences (events are sorted stably by entity
+            and this column; without it the row order within an entity is the event order).
         text_columns: Optional free-text columns, left out of the tabular metrics and scored
             by the text metrics (:func:`llm_text.metrics.text_metrics`).
         text_consistency_column: Optional categorical column (or ``{text column: column}``)
@@ -401,6 +406,30 @@ def evaluate(
         notes=privacy_notes,
         figures=[("", partial(_plots.dcr_figure, report.dcr, priv["dcr_share"]))],
     )
+    # -- sequences ----------------------------------------------------------------------------
+    if entity_key is not None:
+        from tabargn.evaluation.sequence import DESCRIPTIONS, sequence_metrics
+
+        if entity_key not in inputs[1].columns:
+            raise InvalidDataError(f"synthetic lacks the entity key {entity_key!r}")
+        if order_by is not None and order_by not in columns:
+            raise InvalidDataError(f"order_by {order_by!r} is not an evaluated column")
+        seq_metrics, seq_tables, seq_figures = sequence_metrics(
+            inputs[0],
+            inputs[1],
+            entity_key=entity_key,
+            order_by=order_by,
+            columns=columns,
+            random_state=random_state,
+        )
+        report.add_section(
+            "sequences",
+            seq_metrics,
+            seq_figures,
+            descriptions=DESCRIPTIONS,
+            tables=seq_tables,
+            references={"mean_sequence_length_synthetic": "mean_sequence_length_real"},
+        )
     # -- text ---------------------------------------------------------------------------------
     if text_columns:
         from tabargn.evaluation.text import add_text_sections
