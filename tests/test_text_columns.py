@@ -232,3 +232,20 @@ def test_evaluate_with_text_columns(model, faa, tmp_path):
     assert plain["text_remarks_novelty_holdout"] is None
     with pytest.raises(InvalidDataError, match="consistency"):
         evaluate(train, syn, text_columns=["remarks"], text_consistency_column="nope")
+
+
+def test_minhash_dedup_without_datasketch(monkeypatch):
+    """A plain install (no optional ``datasketch``) still deduplicates, with the NumPy MinHash."""
+    import sys
+
+    from llm_text.curation import minhash_duplicates
+
+    texts = [
+        "bird struck the radome on approach no damage reported",
+        "bird struck the radome on approach no damage reported.",
+        "engine ingested a flock of geese during the take-off run",
+        "windshield cracked by a large hawk at 2000 feet",
+    ]
+    monkeypatch.setitem(sys.modules, "datasketch", None)  # import now raises ImportError
+    flags = minhash_duplicates(texts, threshold=0.7)
+    assert flags.tolist() == [False, True, False, False]

@@ -1,0 +1,214 @@
+"""Text columns end to end: TabularARGN on FAA bird strikes including the free-text ``remarks``.
+
+One run, one machine: fits ``TabularARGN`` (defaults; ``remarks`` detected as text and generated
+by the offline llm_text model conditioned on each synthetic row), samples as many rows as the
+training data, and scores the synthetic remarks with ``llm_text.metrics.text_metrics`` against
+two baselines from the same run:
+
+* ``resampled``: training remarks drawn at random (with replacement, missing ones included),
+  placed on the same synthetic rows;
+* ``unconditioned``: an offline text model with the same settings trained without the row
+  context, one text per synthetic row;
+
+plus the ``holdout`` reference (real held-out remarks on their own rows). Consistency: a
+classifier trained on real remarks -> ``phase_of_flt`` must agree with each row's value.
+
+Run: ``python benchmarks/text_bench.py [--train 3000] [--holdout 1000]`` (about 10-20 minutes on
+2 CPU cores). Writes ``benchmarks/results/text_faa_bird_strikes.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from llm_text import TextColumnModel
+from llm_text.metrics import text_metrics
+from tabargn import TabularARGN, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TABARGN_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+TEXT, CONSISTENCY = "remarks", "phase_of_flt"
+SHOWN = (
+    "missing_rate_synthetic",
+    "distinct_1",
+    "distinct_2",
+    "length_accuracy",
+    "mean_length_synthetic",
+    "novelty",
+    "ngram_overlap_3",
+    "consistency",
+)
+
+
+class Timer:
+    """Wall and CPU seconds of a block (CPU: this process, all threads)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = round(time.perf_counter() - self.wall, 2)
+        self.cpu = round(time.process_time() - self.cpu, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=int, default=3000)
+    parser.add_argument("--holdout", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "text_faa_bird_strikes")
+    parser.add_argument("--quick", action="store_true", help="tiny models (a smoke test only)")
+    args = parser.parse_args()
+    params = {}
+    if args.quick:
+        tiny = {"max_epochs": 1, "hidden_dim": 32, "embedding_dim": 16, "vocab_size": 300}
+        params = {"model_size": "small", "max_epochs": 1, "text_options": tiny}
+    torch.set_num_threads(args.threads)
+
+    df = pd.read_parquet(DATA / "faa_bird_strikes.parquet")
+    df = df.sample(n=args.train + args.holdout, random_state=args.seed).reset_index(drop=True)
+    train, holdout = df.iloc[: args.train], df.iloc[args.train :].reset_index(drop=True)
+    print(f"faa_bird_strikes: {len(train)} training rows, {len(holdout)} holdout rows", flush=True)
+
+    with Timer() as t_fit:
+        model = TabularARGN(random_state=args.seed, verbose=0, **params).fit(train)
+    assert list(model.text_models_) == [TEXT], "remarks should be detected as a text column"
+    print(f"fit {t_fit.wall:.1f} s  {model.training_}", flush=True)
+    with Timer() as t_sample:
+        syn = model.sample(n_samples=len(train))
+    print(f"sample {t_sample.wall:.1f} s", flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    resampled = pd.Series(
+        train[TEXT].to_numpy(dtype=object)[rng.integers(0, len(train), size=len(syn))],
+        dtype=object,
+    )
+    text_model = model.text_models_[TEXT]
+    with Timer() as t_uncond_fit:
+        uncond = TextColumnModel(
+            max_length=text_model.max_length, random_state=args.seed, **text_model.generator.params
+        ).fit(train[TEXT], None)
+    with Timer() as t_uncond_gen:
+        uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
+    print(f"unconditioned text model: fit {t_uncond_fit.wall:.1f} s", flush=True)
+
+    def score(texts: pd.Series, context: pd.DataFrame) -> dict:
+        return text_metrics(
+            train[TEXT],
+            texts.reset_index(drop=True),
+            real_context=train,
+            synthetic_context=context.reset_index(drop=True),
+            consistency_column=CONSISTENCY,
+            random_state=args.seed,
+        )
+
+    metrics = {
+        "conditioned (TabularARGN)": score(syn[TEXT], syn),
+        "unconditioned text model": score(uncond_texts, syn),
+        "resampled training texts": score(resampled, syn),
+        "holdout (real)": score(holdout[TEXT], holdout),
+    }
+    with Timer() as t_eval:
+        report = evaluate(
+            train,
+            syn,
+            holdout,
+            text_columns=[TEXT],
+            text_consistency_column=CONSISTENCY,
+            random_state=args.seed,
+        )
+    summary = report.summary()
+    fit_info = text_model.card_.get("fit", {})
+    result = {
+        "dataset": "faa_bird_strikes",
+        "text_column": TEXT,
+        "consistency_column": CONSISTENCY,
+        "rows": {"train": len(train), "holdout": len(holdout), "synthetic": len(syn)},
+        "settings": {
+            "TabularARGN": {
+                k: v for k, v in model.get_params().items() if isinstance(v, str | int | float)
+            },
+            "text_model": {"max_length": text_model.max_length, **text_model.generator.params},
+        },
+        "seconds": {
+            "fit_total_wall": t_fit.wall,
+            "fit_total_cpu": t_fit.cpu,
+            "fit_network_wall": model.training_.get("seconds"),
+            "fit_text_wall": model.training_.get("text_seconds"),
+            "sample_wall": t_sample.wall,
+            "sample_cpu": t_sample.cpu,
+            "unconditioned_fit_wall": t_uncond_fit.wall,
+            "unconditioned_generate_wall": t_uncond_gen.wall,
+            "evaluate_wall": t_eval.wall,
+        },
+        "network_epochs": model.training_.get("epochs"),
+        "text_model_fit": fit_info.get("info", {}),
+        "text_metrics": metrics,
+        "evaluate_summary": summary,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": args.threads,
+            "load_average_at_end": list(os.getloadavg()),
+            "torch": torch.__version__,
+        },
+        "examples": syn[[CONSISTENCY, "effect", TEXT]].dropna().head(8).to_dict("records"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
+    md = _markdown(result)
+    args.out.with_suffix(".md").write_text(md)
+    print(md)
+
+
+def _markdown(r: dict) -> str:
+    s = r["seconds"]
+    lines = [
+        "# Text columns: TabularARGN on faa_bird_strikes (`remarks`)",
+        "",
+        f"{r['rows']['train']:,} training rows, {r['rows']['holdout']:,} holdout rows, "
+        f"{r['rows']['synthetic']:,} synthetic rows; offline text model (defaults); consistency "
+        f"column `{r['consistency_column']}`. One run on {r['machine']['cpus']} CPU cores "
+        f"(load average at the end {r['machine']['load_average_at_end'][0]:.1f}: shared machine).",
+        "",
+        f"- fit (network + text model): {s['fit_total_wall']:.1f} s wall, "
+        f"{s['fit_total_cpu']:.1f} s CPU; of which network {s['fit_network_wall']:.1f} s, "
+        f"text model {s['fit_text_wall']:.1f} s",
+        f"- sample {r['rows']['synthetic']:,} rows with their texts: {s['sample_wall']:.1f} s "
+        f"wall, {s['sample_cpu']:.1f} s CPU",
+        f"- unconditioned text model: fit {s['unconditioned_fit_wall']:.1f} s, generate "
+        f"{s['unconditioned_generate_wall']:.1f} s",
+        "",
+        "| texts | " + " | ".join(SHOWN) + " |",
+        "|---|" + "---:|" * len(SHOWN),
+    ]
+    for name, m in r["text_metrics"].items():
+        lines.append(
+            f"| {name} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in SHOWN) + " |"
+        )
+    ref = next(iter(r["text_metrics"].values()))
+    lines += [
+        "",
+        f"Real training texts: distinct_1 {ref['distinct_1_real']:.3f}, distinct_2 "
+        f"{ref['distinct_2_real']:.3f}, mean length {ref['mean_length_real']:.1f}, missing rate "
+        f"{ref['missing_rate_real']:.3f}; consistency classifier on held-out real rows "
+        f"{ref['consistency_real']:.3f} (majority class {ref['consistency_baseline']:.3f}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
