@@ -14,7 +14,12 @@ import pandas as pd
 import torch
 
 from tabargn.encoding import get_encoding
-from tabargn.errors import ConditionError, InvalidDataError, UnknownColumnError
+from tabargn.errors import (
+    ConditionError,
+    InvalidDataError,
+    UnknownColumnError,
+    UnknownValueError,
+)
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
 __all__ = ["TableCodec", "MODELLED_KINDS"]
@@ -136,7 +141,12 @@ class TableCodec:
         return codes
 
     def encode_partial(
-        self, df: pd.DataFrame, *, missing_is_null: bool = False, strict: bool = True
+        self,
+        df: pd.DataFrame,
+        *,
+        missing_is_null: bool = False,
+        strict: bool = True,
+        unseen_unknown: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Codes of partially known rows.
 
@@ -146,6 +156,9 @@ class TableCodec:
         With ``strict`` (conditions, where), categories outside the vocabulary
         raise; without it (training data, imputation, scores) they encode to the RARE code when
         value protection removed some categories (and still raise otherwise).
+        With ``unseen_unknown`` (imputation and ``predict_proba`` on new rows), a category that
+        still cannot be encoded leaves its cell unknown instead of raising: the row is
+        conditioned on its other cells.
 
         Returns:
             ``(codes int64 [n, C], known bool [n, C])``; codes of unknown entries are 0.
@@ -171,9 +184,17 @@ class TableCodec:
                 present[:] = True
             if present.any():
                 enc = get_encoding(s.spec.kind)
-                sub = values[present].reset_index(drop=True)
                 kwargs = {"strict": strict} if s.spec.kind == "categorical" else {}
-                codes[present, s.start : s.start + s.width] = enc.encode(sub, s.stats, **kwargs)
+                try:
+                    sub = values[present].reset_index(drop=True)
+                    encoded = enc.encode(sub, s.stats, **kwargs)
+                except UnknownValueError as err:
+                    if not unseen_unknown:
+                        raise
+                    present = present & ~values.isin(err.unknown_values).to_numpy()
+                    sub = values[present].reset_index(drop=True)
+                    encoded = enc.encode(sub, s.stats, **kwargs)
+                codes[present, s.start : s.start + s.width] = encoded
             known[present, s.start : s.start + s.width] = True
         return codes, known
 

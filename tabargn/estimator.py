@@ -208,6 +208,8 @@ class TabularARGN(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = ARGN(config)
+            if dp is None:
+                network.init_marginals(torch.as_tensor(codes))
             summary = train(
                 network,
                 codes,
@@ -405,9 +407,12 @@ class TabularARGN(BaseEstimator):
 
     def _complete(self, given, where, temperature, top_p, torch_gen, np_gen, impute=False):
         codec = self.codec_
-        # imputation: an observed rare category conditions as the RARE code (it is kept verbatim
-        # in the output); conditions must name kept values exactly
-        codes, known = codec.encode_partial(given.reset_index(drop=True), strict=not impute)
+        # imputation: an observed rare category conditions as the RARE code, one never seen
+        # leaves its cell unknown (both are kept verbatim in the output); conditions must name
+        # kept values exactly
+        codes, known = codec.encode_partial(
+            given.reset_index(drop=True), strict=not impute, unseen_unknown=impute
+        )
         no_null = None
         if impute:
             firsts = [s.start for s in codec.slots.values()]
@@ -544,7 +549,7 @@ class TabularARGN(BaseEstimator):
                 f"{s.width} (binned numbers, datetimes or very high cardinality)"
             )
         given = X.drop(columns=[target], errors="ignore").reset_index(drop=True)
-        codes, known = self.codec_.encode_partial(given, strict=False)
+        codes, known = self.codec_.encode_partial(given, strict=False, unseen_unknown=True)
         proba = (
             sub_column_proba(self.network_, s.start, torch.as_tensor(codes), torch.as_tensor(known))
             .double()

@@ -40,8 +40,40 @@ def test_conditions_are_exact_one_row_each(small_model):
     assert out["sex"].notna().all() and out.loc[0, "sex"] == "Female"
 
 
-def test_conditions_steer_the_rest_of_the_row(adult):
-    model = TabularARGN(random_state=0, max_epochs=8, verbose=0).fit(adult.iloc[:12000])
+@pytest.fixture(scope="module")
+def adult_model(adult):
+    """A model fitted on 12,000 adult rows (the rest of adult is its holdout)."""
+    return TabularARGN(random_state=0, max_epochs=8, verbose=0).fit(adult.iloc[:12000])
+
+
+def _tvd(a: pd.Series, b: pd.Series) -> float:
+    """Total variation distance on deciles (numbers with many values) or categories."""
+    if a.dtype.kind in "if" and a.nunique() > 20:
+        edges = np.unique(np.nanquantile(a, np.linspace(0, 1, 11)))
+        a = pd.cut(a, edges, include_lowest=True)
+        b = pd.cut(b.clip(edges[0], edges[-1]), edges, include_lowest=True)
+    pa = a.astype(str).value_counts(normalize=True)
+    pb = b.astype(str).value_counts(normalize=True)
+    return 0.5 * pa.subtract(pb, fill_value=0).abs().sum()
+
+
+def test_end_to_end_fidelity_per_column(adult_model, adult):
+    train, holdout = adult.iloc[:12000], adult.iloc[12000:24000]
+    synthetic = adult_model.sample(12000)
+    worse = {}
+    for column in train.columns:
+        ceiling = _tvd(train[column], holdout[column])
+        gap = _tvd(train[column], synthetic[column])
+        if gap > max(0.05, 3 * ceiling):
+            worse[column] = (round(gap, 4), round(ceiling, 4))
+    assert not worse, f"TVD (synthetic, holdout) per column: {worse}"
+    # a dependency the model must learn: sex given relationship
+    crosstab = pd.crosstab(synthetic["relationship"], synthetic["sex"], normalize="index")
+    assert crosstab.loc["Husband", "Male"] > 0.9 and crosstab.loc["Wife", "Female"] > 0.9
+
+
+def test_conditions_steer_the_rest_of_the_row(adult_model):
+    model = adult_model
     husbands = model.sample(conditions=pd.DataFrame({"relationship": ["Husband"] * 2000}))
     wives = model.sample(conditions=pd.DataFrame({"relationship": ["Wife"] * 2000}))
     assert (husbands["sex"] == "Male").mean() > 0.9
@@ -78,6 +110,20 @@ def test_impute_fills_only_missing_cells(small_model, adult_small):
         keep = observed[:, j]
         assert (filled[col].to_numpy()[keep] == adult_small[col].iloc[:800].to_numpy()[keep]).all()
     assert list(filled.index) == list(holes.index)
+
+
+def test_impute_and_proba_keep_never_seen_categories(small_model):
+    """New rows may hold categories the model never saw: kept as observed, not conditioned on."""
+    frame = pd.DataFrame(
+        {"workclass": ["Moon-base", "Private"], "age": [40.0, np.nan], "sex": [None, "Male"]}
+    )
+    filled = small_model.impute(frame)
+    assert filled.loc[0, "workclass"] == "Moon-base"
+    assert filled.notna().all().all()
+    proba = small_model.predict_proba(frame.drop(columns="sex"), target="sex")
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(UnknownValueError, match="Moon-base"):
+        small_model.sample(conditions=frame[["workclass"]])
 
 
 def test_impute_accepts_all_missing_and_absent_columns(small_model):
