@@ -42,6 +42,7 @@ from worker import (  # noqa: E402
 )
 
 GENERATORS = ("tabargn", "mostlyai-engine", "par")
+EXTRA: dict = {}  # filled by a generator's fit (e.g. tabargn's training summary)
 
 
 def make_generator(name: str, a, workdir: str):
@@ -54,11 +55,14 @@ def make_generator(name: str, a, workdir: str):
         if a.epochs is not None:
             kw["max_epochs"] = a.epochs
         model = TabularARGN(**kw)
-        return (
-            lambda df: model.fit(df, entity_key=key, order_by=order),
-            lambda n: model.sample(n_entities=n),
-            kw,
-        )
+
+        def fit(df):
+            model.fit(df, entity_key=key, order_by=order)
+            keep = ("epochs", "best_epoch", "best_val_loss", "seconds", "batch_events", "window")
+            EXTRA["training"] = {k: model.training_.get(k) for k in keep}
+            EXTRA["training"]["entity_model"] = model.training_.get("entity_model")
+
+        return fit, (lambda n: model.sample(n_entities=n)), kw
     if name == "mostlyai-engine":
         from mostlyai.engine import TabularARGN
 
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             rec["sample_rows_per_s"] = len(syn) / rec["sample_s"] if rec["sample_s"] else None
             rec["parquet_cast_to_str"] = write_parquet(syn, a.out_parquet)
             rec["rss_before_fit_mb"] = _tree_rss(os.getpid()) / 2**20
+            rec.update(EXTRA)
             rec["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - record everything, then fail
         rec["error"] = f"{type(e).__name__}: {e}"

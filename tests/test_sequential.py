@@ -36,7 +36,8 @@ def baseball() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def flights():
     df = shared_data("nycflights13_flights").dropna(subset=["tailnum"])
-    tails = df["tailnum"].drop_duplicates().sample(n=60, random_state=0)
+    tails = df["tailnum"].drop_duplicates().sample(n=60, random_state=0).tolist()
+    tails.append(df["tailnum"].value_counts().index[0])  # the longest sequence: 575 flights
     events = df[df["tailnum"].isin(tails)].drop(columns=["year", "month", "day", "hour", "minute"])
     events = events[["tailnum", "time_hour", "carrier", "origin", "dest", "dep_delay", "distance"]]
     events = events.reset_index(drop=True)
@@ -246,6 +247,8 @@ def test_save_load_gives_identical_samples(tmp_path, baseball_model):
 
 def test_context_table_datetime_order_and_conditions(flights, flights_model):
     events, context = flights
+    # the longest aircraft (575 flights) was trained in windows with its state carried
+    assert events.groupby("tailnum").size().max() > 5 * flights_model.training_["window"]
     ctx, out = flights_model.sample(n_entities=30)
     assert list(ctx.columns) == list(context.columns) and len(ctx) == 30
     assert set(out["tailnum"]) <= set(ctx["tailnum"])
@@ -267,3 +270,28 @@ def test_context_table_datetime_order_and_conditions(flights, flights_model):
         flights_model.sample(context=given.head(2), seed_events=seeds)
     with pytest.raises(InvalidDataError, match="context"):
         flights_model.sample(seed_events=seeds)
+
+
+# ----------------------------------------------------------------------------- full size (slow)
+@pytest.mark.slow
+def test_full_baseball_quality():
+    df = shared_data("baseball")
+    model = TabularARGN(random_state=0, verbose=0).fit(df, entity_key="id", order_by="year")
+    out = model.sample()
+    s = evaluate(df, out, entity_key="id", order_by="year").summary()
+    assert s["sequence_length_accuracy"] > 0.9
+    assert s["coherence_pair_accuracy"] > 0.85
+    assert s["coherence_diff_accuracy"] > 0.9
+
+
+@pytest.mark.slow
+def test_full_flights_fit_and_sample():
+    """All 334k flights of 4,043 aircraft (1 to 575 flights each) fit and sample."""
+    df = shared_data("nycflights13_flights").dropna(subset=["tailnum"]).reset_index(drop=True)
+    model = TabularARGN(random_state=0, max_epochs=2, verbose=0).fit(
+        df, entity_key="tailnum", order_by="time_hour"
+    )
+    out = model.sample(n_entities=df["tailnum"].nunique())
+    assert out.dtypes.equals(df.dtypes)
+    assert out["tailnum"].nunique() <= df["tailnum"].nunique()
+    assert (out.groupby("tailnum")["time_hour"].diff().dropna() >= pd.Timedelta(0)).all()
