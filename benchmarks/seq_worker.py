@@ -16,7 +16,7 @@ Generators:
   sorted by entity and order (the engine takes the row order within an entity as the sequence
   order; it has no order column), ``sample(n_samples=n)`` entities.
 * ``par``: SDV ``PARSynthesizer`` with the entity key as sequence key and ``order_by`` as
-  sequence index, ``sample(num_sequences=n)``.
+  sequence index, ``sample_sequences(num_sequences=n)``.
 """
 
 from __future__ import annotations
@@ -94,15 +94,16 @@ def make_generator(name: str, a, workdir: str):
             random.seed(a.seed)
             np.random.seed(a.seed)  # noqa: NPY002 - SDV draws from the legacy global RNG
             torch.manual_seed(a.seed)
-            md = Metadata.detect_from_dataframe(df, table_name="table")
+            md = Metadata.detect_from_dataframes({"table": df})
             md.update_column(column_name=key, sdtype="id", table_name="table")
             md.set_sequence_key(column_name=key, table_name="table")
             md.set_sequence_index(column_name=order, table_name="table")
             state["model"] = PARSynthesizer(md, **kw)
-            state["model"].fit(df)
+            state["model"].fit({"table": df})
 
         def sample(n):
-            return state["model"].sample(num_sequences=n)
+            out = state["model"].sample_sequences(num_sequences=n)
+            return out["table"] if isinstance(out, dict) else out
 
         return fit, sample, {k: v for k, v in kw.items() if k != "verbose"}
     raise SystemExit(f"unknown generator {name!r}; choose from {GENERATORS}")

@@ -213,6 +213,7 @@ def test_lengths_and_coherence_near_real(baseball, baseball_model):
     out = baseball_model.sample(n_entities=160)
     report = evaluate(baseball, out, entity_key="id", order_by="year", max_rows=3000)
     s = report.summary()
+    assert "sequence coherence per column (accuracy)" in report.section("sequences").tables
     assert s["sequence_length_accuracy"] > 0.6
     assert s["coherence_pair_accuracy"] > 0.7
     assert s["coherence_diff_accuracy"] > 0.75
