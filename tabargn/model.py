@@ -64,6 +64,11 @@ class ModelConfig:
         embedding_dims: Width of each sub-column's embedding; derived when empty.
         context_dim: Width of an optional per-row context vector appended to every regressor's
             input (0: none). Sequential models feed their history and context encoders here.
+        natural_order_share: Share of training rows (in [0, 1]) that use the data's column
+            order instead of a random one. The unconditional sampler draws in that order, so
+            giving it part of the training signal improves unconditional samples while every
+            other order is still trained (Shih et al., "Training and Inference on Any-Order
+            Autoregressive Models the Right Way", NeurIPS 2022, argue for fewer orders).
     """
 
     cardinalities: list[int]
@@ -74,6 +79,7 @@ class ModelConfig:
     dropout: float = 0.0
     embedding_dims: list[int] = field(default_factory=list)
     context_dim: int = 0
+    natural_order_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.embedding_dims:
@@ -187,12 +193,19 @@ class ARGN(nn.Module):
     def random_visibility(self, batch_size: int, generator: torch.Generator | None = None):
         """Draws a random column order per row and returns its permutation mask.
 
+        A share ``config.natural_order_share`` of the rows keeps the data's column order.
+
         Returns:
             Bool tensor ``[B, C, C]``: ``visible[b, i, j]`` is True when sub-column ``j`` precedes
             sub-column ``i`` in row ``b``'s order.
         """
         device = self.offsets.device
         noise = torch.rand(batch_size, self.n_columns, generator=generator, device=device)
+        share = self.config.natural_order_share
+        if share > 0:  # these rows keep the data's column order
+            natural = torch.rand(batch_size, 1, generator=generator, device=device) < share
+            ranks = torch.arange(self.n_columns, device=device, dtype=noise.dtype)
+            noise = torch.where(natural, ranks[None, :] / self.n_columns, noise)
         column_rank = noise.argsort(dim=1).argsort(dim=1)  # [B, n_columns]
         return self.visibility_from_ranks(column_rank)
 

@@ -48,6 +48,18 @@ def test_visibility_is_a_random_order_per_row():
     assert len({tuple(v.flatten().tolist()) for v in vis}) > 10
 
 
+def test_natural_order_share_keeps_the_data_order_for_that_share_of_rows():
+    net = _network()
+    net.config.natural_order_share = 0.5
+    vis = net.random_visibility(2000, generator=torch.Generator().manual_seed(2))
+    natural = torch.tril(torch.ones(net.n_sub, net.n_sub, dtype=torch.bool), diagonal=-1)
+    is_natural = (vis == natural).all(dim=(1, 2))
+    assert 0.45 < is_natural.float().mean() < 0.58  # 0.5 plus the random orders that match
+    others = vis[~is_natural]
+    assert not others[:, torch.arange(net.n_sub), torch.arange(net.n_sub)].any()
+    assert len({tuple(v.flatten().tolist()) for v in others[:200]}) > 10
+
+
 def test_mask_really_masks():
     """Perturbing a column later in a row's order leaves that sub-column's logits unchanged."""
     net = _network().eval()
