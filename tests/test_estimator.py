@@ -43,8 +43,7 @@ def test_conditions_are_exact_one_row_each(small_model):
 @pytest.fixture(scope="module")
 def adult_model(adult):
     """A model fitted on 12,000 adult rows (the rest of adult is its holdout), trained to early
-    stopping (about 16 epochs, ~20 s on 2 cores): capped at 8 epochs, education's TVD sat at
-    the 0.05 limit."""
+    stopping (~30 s on 2 cores); capped at 8 epochs, education's TVD sat at the 0.05 limit."""
     return TabularARGN(random_state=0, verbose=0).fit(adult.iloc[:12000])
 
 

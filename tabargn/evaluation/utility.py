@@ -3,9 +3,9 @@
 Esteban, Hyland & Rätsch, 2017, "Real-valued (Medical) Time Series Generation with Recurrent
 Conditional GANs" (arXiv 1706.02633) introduced TSTR. The same model -- scikit-learn's
 ``HistGradientBoostingClassifier`` or ``HistGradientBoostingRegressor`` with default
-hyper-parameters -- is fitted once on the synthetic table and once on the real training table,
-to predict the target column from all other evaluated columns, and both are scored on the
-holdout, which neither saw. The task is:
+hyper-parameters except ``l2_regularization=1.0`` -- is fitted once on the synthetic table and
+once on the real training table, to predict the target column from all other evaluated columns,
+and both are scored on the holdout, which neither saw. The task is:
 
 * **binary** (a categorical target with two classes in the holdout, or a numeric target with
   exactly two distinct real values): ROC AUC of the predicted probability of the second class
@@ -13,6 +13,10 @@ holdout, which neither saw. The task is:
 * **multi-class** (a categorical target with more classes): macro-averaged F1 over the classes
   present in the holdout;
 * **regression** (any other numeric or datetime target): R² (can be negative).
+
+The L2 penalty keeps leaf values finite for rare classes: unregularized, the multi-class
+model collapsed to one class on lending_club_loans (``grade``, whose class G has 10 of 8,000
+rows: macro F1 0.13 on real data, 1.00 with the penalty).
 
 Rows whose target is missing are dropped from training and test data. TSTR close to TRTR means
 the synthetic data keeps what a model needs to predict the target.
@@ -26,6 +30,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import f1_score, r2_score, roc_auc_score
 
 from tabargn.evaluation._prep import Schema
+
+L2 = 1.0  # l2_regularization of the utility models (see the module docstring)
 
 
 def task_type(schema: Schema, target: str, real: dict[str, np.ndarray]) -> str:
@@ -57,7 +63,9 @@ def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> 
     if task == "regression":
         if len(y_tr) < 2:
             return float("nan")
-        model = HistGradientBoostingRegressor(categorical_features=cat, random_state=random_state)
+        model = HistGradientBoostingRegressor(
+            categorical_features=cat, l2_regularization=L2, random_state=random_state
+        )
         model.fit(X_tr, y_tr)
         return float(r2_score(y_te, model.predict(X_te)))
     classes_te = np.unique(y_te)
@@ -67,7 +75,9 @@ def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> 
             return 0.5
         pred = np.full(len(y_te), y_tr[0] if len(y_tr) else "", dtype=object)
         return float(f1_score(y_te, pred, labels=classes_te, average="macro", zero_division=0))
-    model = HistGradientBoostingClassifier(categorical_features=cat, random_state=random_state)
+    model = HistGradientBoostingClassifier(
+        categorical_features=cat, l2_regularization=L2, random_state=random_state
+    )
     model.fit(X_tr, y_tr)
     if task == "binary":
         if len(classes_te) < 2:
