@@ -140,10 +140,12 @@ def sequence_metrics(
             agg_acc.append(agg)
         rows.append({"column": col.name, "pairs": pair, "differences": diff, "per_entity": agg})
     table = pd.DataFrame(rows)
-    metrics["coherence_pair_accuracy"] = float(np.nanmean(table["pairs"])) if len(table) else None
+    pairs = table["pairs"].dropna() if len(table) else pd.Series(dtype=float)
+    metrics["coherence_pair_accuracy"] = float(pairs.mean()) if len(pairs) else None
     diffs = table["differences"].dropna() if len(table) else pd.Series(dtype=float)
     metrics["coherence_diff_accuracy"] = float(diffs.mean()) if len(diffs) else None
-    metrics["entity_aggregate_accuracy"] = float(np.nanmean(agg_acc))
+    aggs = [a for a in agg_acc if a is not None and np.isfinite(a)]
+    metrics["entity_aggregate_accuracy"] = float(np.mean(aggs)) if aggs else None
     metrics = {
         k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in metrics.items()
     }
