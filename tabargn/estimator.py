@@ -24,7 +24,7 @@ from tabargn.errors import (
     NotFittedError,
     UnknownColumnError,
 )
-from tabargn.model import ARGN, MODEL_SIZES, ModelConfig
+from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
 from tabargn.sampling import generate, row_log_prob, sub_column_proba
 from tabargn.schema import infer_schema, validate_frame
 from tabargn.text_columns import (
@@ -37,14 +37,9 @@ from tabargn.training import TrainingConfig, fit_network
 
 __all__ = ["TabularARGN"]
 
-# Regularization of the flat model, chosen on adult. Without it the network overfits within a
-# few epochs (best epoch 6-9 of the 39k-row benchmark split) and the unconditional sampler
-# over-draws frequent categories: mean per-column TVD 0.013 against 0.008 between the training
-# data and the holdout. Dropout 0.4 after each regressor layer trains to epoch ~17 and reaches
-# 0.008 (univariate accuracy 0.986 -> 0.991, detection score 0.90 -> 0.97; dropout 0.25: 0.013,
-# 0.5: 0.008 but slower). Training half of the rows in the data's column order, the order of
-# unconditional sampling, helped most on small data (12,000 rows: mean TVD 0.020 -> 0.015).
-REGRESSOR_DROPOUT = 0.4
+# Training half of the rows in the data's column order, the order of unconditional sampling,
+# helped most on small data (12,000 Adult rows: mean per-column TVD 0.020 -> 0.015); the other
+# half keeps random orders for conditions and imputation. Dropout: see model.REGRESSOR_DROPOUT.
 NATURAL_ORDER_SHARE = 0.5
 
 

@@ -23,7 +23,7 @@ import torch
 
 from tabargn.codec import TableCodec
 from tabargn.errors import InvalidDataError
-from tabargn.model import MODEL_SIZES
+from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.sampling import generate
 from tabargn.schema import restore_dtype, validate_frame
 from tabargn.sequential.generation import generate_sequences
@@ -135,6 +135,7 @@ def fit_sequential(
             "position": codec.position,
             "hidden": hidden,
             "n_layers": n_layers,
+            "dropout": REGRESSOR_DROPOUT,
         },
         entity_cardinalities=entity_model.codec_.cardinalities,
         history_dim=history_dim,
