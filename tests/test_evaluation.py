@@ -312,6 +312,26 @@ def test_alpha_beta_handle_ties_in_discrete_data():
     assert s["dcr_share"] == pytest.approx(0.5, abs=0.02)
 
 
+def test_plot_data_holds_the_plotted_matrices_and_curves(reports):
+    rep = reports["fresh"]
+    data = rep.plot_data
+    assert set(data) == {"association_real", "association_synthetic", "alpha_beta"}
+    names = list(rep.columns["column"])  # 15 columns: all of them are plotted
+    for key in ("association_real", "association_synthetic"):
+        matrix = data[key]
+        assert list(matrix.index) == names and list(matrix.columns) == names
+        assert np.allclose(matrix.to_numpy(), matrix.to_numpy().T)
+        assert np.allclose(np.diag(matrix.to_numpy()), 1.0)
+    first, second = rep.pairs.iloc[0][["column_1", "column_2"]]
+    assert data["association_real"].loc[first, second] == rep.pairs["association_real"].iloc[0]
+    assert data["alpha_beta"]["alpha_precision"] == rep.summary()["alpha_precision"]
+    with pytest.raises(TypeError):
+        data["other"] = 1  # read-only view
+    rep2 = Report()
+    rep2.add_plot_data("curve", [1, 2])
+    assert dict(rep2.plot_data) == {"curve": [1, 2]}
+
+
 def test_add_section_extends_summary_and_html(tmp_path):
     real = pd.DataFrame({"a": np.arange(50) % 7, "b": list("xy") * 25})
     rep = evaluate(real, real.sample(frac=1.0, random_state=0))

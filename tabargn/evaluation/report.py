@@ -15,9 +15,10 @@ import datetime as _dt
 import html
 import io
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,10 @@ class Report:
             holdout, ``synthetic_to_holdout`` and ``holdout_to_train``.
         info: Sizes and settings of the run (rows used, excluded columns, target task, ...).
         seconds: Wall time of ``evaluate`` in seconds.
+        plot_data: Read-only view of the data behind some figures, kept with
+            :meth:`add_plot_data` (``evaluate`` keeps ``association_real`` and
+            ``association_synthetic``, the plotted Cramér's V matrices as DataFrames, and
+            ``alpha_beta``, the result of :func:`~tabargn.evaluation.fidelity.alpha_beta`).
     """
 
     def __init__(self) -> None:
@@ -114,7 +119,7 @@ class Report:
         self.dcr: dict[str, np.ndarray] = {}
         self.info: dict[str, Any] = {}
         self.seconds: float | None = None
-        self._plots: dict[str, Any] = {}
+        self._plot_data: dict[str, Any] = {}
 
     # -- building ----------------------------------------------------------------------------
     def add_section(
@@ -174,6 +179,20 @@ class Report:
         )
         self.sections.append(section)
         return section
+
+    def add_plot_data(self, name: str, data: Any) -> None:
+        """Keeps the data behind a figure, to be read back from :attr:`plot_data`.
+
+        Args:
+            name: Key of the data (e.g. ``"alpha_beta"``); an existing key is replaced.
+            data: Any object (a DataFrame, a dict of arrays, ...); stored as given, not copied.
+        """
+        self._plot_data[name] = data
+
+    @property
+    def plot_data(self) -> Mapping[str, Any]:
+        """Read-only name -> data mapping filled by :meth:`add_plot_data`."""
+        return MappingProxyType(self._plot_data)
 
     def section(self, name: str) -> Section:
         """The section called ``name``.

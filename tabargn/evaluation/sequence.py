@@ -114,29 +114,33 @@ def sequence_metrics(
     norm_syn = schema.normalize_frame(synthetic[columns])
     codes_real = schema.bin_codes(norm_real)
     codes_syn = schema.bin_codes(norm_syn)
-    ra, rb = _pairs(real, entity_key)
-    sa, sb = _pairs(synthetic, entity_key)
+    real_prev, real_next = _pairs(real, entity_key)
+    synth_prev, synth_next = _pairs(synthetic, entity_key)
+    real_entities = real[entity_key].to_numpy()
+    synth_entities = synthetic[entity_key].to_numpy()
     rows = []
     agg_acc = [metrics["sequence_length_accuracy"]]
     for j, col in enumerate(schema.columns):
-        k = col.n_bins
+        n_bins = col.n_bins
         pair = _tvd_accuracy(
-            codes_real[ra, j] * k + codes_real[rb, j],
-            codes_syn[sa, j] * k + codes_syn[sb, j],
-            k * k,
+            codes_real[real_prev, j] * n_bins + codes_real[real_next, j],
+            codes_syn[synth_prev, j] * n_bins + codes_syn[synth_next, j],
+            n_bins * n_bins,
         )
         diff = agg = np.nan
-        xr, xs = norm_real[col.name], norm_syn[col.name]
-        gr, gs = real[entity_key].to_numpy(), synthetic[entity_key].to_numpy()
+        real_col, synth_col = norm_real[col.name], norm_syn[col.name]
         if col.kind != "categorical":
-            diff = _binned_accuracy(pd.Series(xr[rb] - xr[ra]), pd.Series(xs[sb] - xs[sa]))
-            mr = pd.Series(xr).groupby(gr, sort=False).mean()
-            ms = pd.Series(xs).groupby(gs, sort=False).mean()
+            diff = _binned_accuracy(
+                pd.Series(real_col[real_next] - real_col[real_prev]),
+                pd.Series(synth_col[synth_next] - synth_col[synth_prev]),
+            )
+            real_per_entity = pd.Series(real_col).groupby(real_entities, sort=False).mean()
+            synth_per_entity = pd.Series(synth_col).groupby(synth_entities, sort=False).mean()
         else:
-            mr = pd.Series(xr).groupby(gr, sort=False).nunique()
-            ms = pd.Series(xs).groupby(gs, sort=False).nunique()
-        if len(ms):
-            agg = _binned_accuracy(mr, ms)
+            real_per_entity = pd.Series(real_col).groupby(real_entities, sort=False).nunique()
+            synth_per_entity = pd.Series(synth_col).groupby(synth_entities, sort=False).nunique()
+        if len(synth_per_entity):
+            agg = _binned_accuracy(real_per_entity, synth_per_entity)
             agg_acc.append(agg)
         rows.append({"column": col.name, "pairs": pair, "differences": diff, "per_entity": agg})
     table = pd.DataFrame(rows)

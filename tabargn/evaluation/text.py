@@ -85,14 +85,14 @@ def _length_figure(name: str, real: pd.Series, syn: pd.Series, hold: pd.Series |
     top = max(1.0, float(np.quantile(lens["real"], 0.99)) if len(lens["real"]) else 1.0)
     edges = np.linspace(0, top, 31)
     colors = {"real": REAL_COLOR, "synthetic": SYN_COLOR, "holdout": HOLD_COLOR}
-    for label, x in lens.items():
-        if not len(x):
+    for label, lengths in lens.items():
+        if not len(lengths):
             continue
-        h = np.histogram(np.clip(x, 0, top), bins=edges)[0] / len(x)
+        shares = np.histogram(np.clip(lengths, 0, top), bins=edges)[0] / len(lengths)
         if label == "real":
-            ax.stairs(h, edges, fill=True, color=colors[label], alpha=0.45, label=label)
+            ax.stairs(shares, edges, fill=True, color=colors[label], alpha=0.45, label=label)
         else:
-            ax.stairs(h, edges, color=colors[label], linewidth=1.6, label=label)
+            ax.stairs(shares, edges, color=colors[label], linewidth=1.6, label=label)
     ax.set_xlabel("characters per text (clipped at the real 99th percentile)", fontsize=8)
     ax.set_ylabel("share of texts", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -134,53 +134,65 @@ def add_text_sections(
     from llm_text.metrics import text_metrics
 
     for column in text_columns:
-        cc = _consistency_for(column, consistency_column)
-        if cc is not None and (cc not in real.columns or cc not in synthetic.columns):
-            raise InvalidDataError(f"text_consistency_column {cc!r} is not in the data")
-        if cc is not None and cc in text_columns:
+        consistency_col = _consistency_for(column, consistency_column)
+        if consistency_col is not None and (
+            consistency_col not in real.columns or consistency_col not in synthetic.columns
+        ):
             raise InvalidDataError(
-                f"text_consistency_column {cc!r} is a text column; use a categorical column"
+                f"text_consistency_column {consistency_col!r} is not in the data"
             )
-        kw = {"consistency_column": cc, "max_rows": max_rows, "random_state": random_state}
-        ctx = [cc] if cc is not None else []
-        m = text_metrics(
+        if consistency_col is not None and consistency_col in text_columns:
+            raise InvalidDataError(
+                f"text_consistency_column {consistency_col!r} is a text column; "
+                "use a categorical column"
+            )
+        shared_kwargs = {
+            "consistency_column": consistency_col,
+            "max_rows": max_rows,
+            "random_state": random_state,
+        }
+        context = [consistency_col] if consistency_col is not None else []
+        synth_metrics = text_metrics(
             real[column],
             synthetic[column],
-            real_context=real[ctx] if ctx else None,
-            synthetic_context=synthetic[ctx] if ctx else None,
-            **kw,
+            real_context=real[context] if context else None,
+            synthetic_context=synthetic[context] if context else None,
+            **shared_kwargs,
         )
-        h = None
+        holdout_metrics = None
         if holdout is not None:
-            h = text_metrics(
+            holdout_metrics = text_metrics(
                 real[column],
                 holdout[column],
-                real_context=real[ctx] if ctx else None,
-                synthetic_context=holdout[ctx] if ctx else None,
+                real_context=real[context] if context else None,
+                synthetic_context=holdout[context] if context else None,
                 embedder="none",
-                **{**kw, "consistency_column": None},
+                **{**shared_kwargs, "consistency_column": None},
             )
         metrics: dict[str, float | None] = {}
         for key in _ALWAYS:
-            m.setdefault(key, None)
-        for key, value in m.items():
+            synth_metrics.setdefault(key, None)
+        for key, value in synth_metrics.items():
             if key in ("n_real", "n_synthetic"):
                 continue
             metrics[key] = value
         for key in _HOLDOUT_REFS:
-            metrics[f"{key}_holdout"] = None if h is None else h.get(key)
+            metrics[f"{key}_holdout"] = (
+                None if holdout_metrics is None else holdout_metrics.get(key)
+            )
         prefix = f"text_{column}_"
         flat = {prefix + k: v for k, v in metrics.items()}
         refs = {prefix + k: prefix + r for k, r in _SAME_CALL_REFS.items() if k in metrics}
         refs.update({prefix + k: prefix + k + "_holdout" for k in _HOLDOUT_REFS})
         descriptions = {prefix + k: d for k, d in TEXT_METRICS.items()}
+        n_real, n_synthetic = int(synth_metrics["n_real"]), int(synth_metrics["n_synthetic"])
         notes = [
-            f"{int(m['n_real']):,} real and {int(m['n_synthetic']):,} synthetic non-missing "
+            f"{n_real:,} real and {n_synthetic:,} synthetic non-missing "
             f"texts (at most {max_rows:,} per side); words are \\w+ tokens, lower-cased.",
             "Consistency column: "
             + (
-                repr(cc)
-                if cc is not None
+                repr(consistency_col)
+                if consistency_col is not None
                 else "none given (pass text_consistency_column to check that texts agree "
                 "with their rows)."
             ),
@@ -190,7 +202,11 @@ def add_text_sections(
                 "References marked _holdout are the same metric for the holdout texts against "
                 "the training texts."
             )
-        shown = [c for c in ([cc] if cc else []) + list(context_columns) if c != column]
+        shown = [
+            c
+            for c in ([consistency_col] if consistency_col else []) + list(context_columns)
+            if c != column
+        ]
         shown = list(dict.fromkeys(shown))[:4]
         syn_rows = synthetic[synthetic[column].notna()]
         if len(syn_rows) > n_examples:
