@@ -98,7 +98,9 @@ def main() -> None:
     text_model = model.text_models_[TEXT]
     with Timer() as t_uncond_fit:
         uncond = TextColumnModel(
-            max_length=text_model.max_length, random_state=args.seed, **text_model.generator.params
+            max_length=text_model.max_length,
+            random_state=args.seed,
+            **text_model.text_generator.params,
         ).fit(train[TEXT], None)
     with Timer() as t_uncond_gen:
         uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
@@ -140,7 +142,7 @@ def main() -> None:
             "TabularARGN": {
                 k: v for k, v in model.get_params().items() if isinstance(v, str | int | float)
             },
-            "text_model": {"max_length": text_model.max_length, **text_model.generator.params},
+            "text_model": {"max_length": text_model.max_length, **text_model.text_generator.params},
         },
         "seconds": {
             "fit_total_wall": t_fit.wall,

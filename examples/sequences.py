@@ -74,7 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     model.save(tmp)
     print(f"saved files: {sorted(p.name for p in Path(tmp).iterdir())}")
     again = TabularARGN.load(tmp).sample(n_entities=5)
-    model._reset_stream()
+    model.restart_sampling()
     print(f"reloaded model repeats the first draw: {again.equals(model.sample(n_entities=5))}")
 
 # --- 2. flights with a context table ---------------------------------------------------------

@@ -39,7 +39,7 @@ model = TabularARGN(
     batch_size=128,
     random_state=0,
     verbose=0,
-    # text model settings (llm_text.TextColumnModel / OfflineBackend); defaults: 128 tokens,
+    # text model settings (llm_text.TextColumnModel / OfflineTextGenerator); defaults: 128 tokens,
     # up to 20 epochs, hidden_dim=256
     text_options={"max_length": 48, "max_epochs": 6, "max_time": 40, "hidden_dim": 128},
 )

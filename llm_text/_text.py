@@ -1,7 +1,7 @@
 """Cleaning and validation of free-text values.
 
-Every backend sees text only after :func:`clean_text`, so non-UTF-8 bytes, lone surrogates and
-control characters never reach a tokenizer, a prompt or a cache key.
+Every text generator sees text only after :func:`clean_text`, so non-UTF-8 bytes, lone
+surrogates and control characters never reach a tokenizer, a prompt or a cache key.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabargn._version import __version__
+
 __all__ = ["fingerprint", "code_version", "write_card"]
 
 CARD_VERSION = 1
@@ -40,15 +42,11 @@ def fingerprint(*objects) -> str:
 
 def code_version() -> dict:
     """Package version and a SHA-256 of the ``llm_text`` source files."""
-    try:
-        from tabargn import __version__ as version
-    except ImportError:  # pragma: no cover
-        version = "unknown"
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    return {"package_version": version, "llm_text_sha256": h.hexdigest()}
+    return {"package_version": __version__, "llm_text_sha256": h.hexdigest()}
 
 
 def _jsonable(obj):

@@ -1,12 +1,13 @@
-"""What every prompted (chat) backend shares: requests, caching, concurrency, retries, budget.
+"""What every chat client shares: requests, caching, concurrency, retries, budget.
 
-A backend subclass implements only :meth:`ChatBackend._call` (send one request once). This base
-class adds:
+A chat client (an OpenAI-compatible server, a local Hugging Face model) answers chat requests; it
+is not trained. A subclass implements only :meth:`ChatClient._call` (send one request once).
+This base class adds:
 
 * a persistent cache keyed by a hash of (model, messages, parameters, seed) (:mod:`.cache`);
 * concurrent requests, at most ``max_concurrency`` at a time;
 * retries with exponential backoff on rate limits (429), server errors (5xx), timeouts, broken
-  connections and malformed answers, counted by cause in :attr:`ChatBackend.usage`;
+  connections and malformed answers, counted by cause in :attr:`ChatClient.usage`;
 * token and cost accounting per request, and a :class:`Budget` (tokens or money) that stops
   sending new requests once it would be exceeded (cost-aware generation, arXiv 2408.16737).
 """
@@ -28,7 +29,7 @@ from .cache import AnswerCache, cache_key
 
 __all__ = [
     "Budget",
-    "ChatBackend",
+    "ChatClient",
     "ChatRequest",
     "ChatResult",
     "RetryableError",
@@ -55,8 +56,8 @@ class ChatRequest:
         json_schema: When set, the answer must be a JSON object matching it (structured output);
             its ``field`` is the result text.
         field: The key read from a structured answer (default ``"text"``).
-        temperature: Sampling temperature (``None``: the backend's default).
-        max_tokens: Maximum answer tokens (``None``: the backend's default).
+        temperature: Sampling temperature (``None``: the client's default).
+        max_tokens: Maximum answer tokens (``None``: the client's default).
         tag: Label used for accounting (``"text"``, ``"critique"``, ``"persona"``, ...).
     """
 
@@ -96,7 +97,7 @@ class ChatResult:
 
 
 class RetryableError(Exception):
-    """Raised by :meth:`ChatBackend._call` for a failure worth retrying.
+    """Raised by :meth:`ChatClient._call` for a failure worth retrying.
 
     Args:
         cause: One of ``"rate_limit"``, ``"server_error"``, ``"timeout"``, ``"connection"``,
@@ -122,7 +123,7 @@ class Budget:
 
     Args:
         max_tokens: Limit on prompt + completion tokens, or ``None``.
-        max_cost: Limit on money (same unit as the backend's prices), or ``None``.
+        max_cost: Limit on money (same unit as the chat client's prices), or ``None``.
     """
 
     max_tokens: int | None = None
@@ -187,8 +188,8 @@ def parse_answer(content: str | None, request: ChatRequest) -> str:
     return obj[request.field]
 
 
-class ChatBackend:
-    """Base class of prompted backends (OpenAI-compatible server, local Hugging Face model).
+class ChatClient:
+    """Base class of chat clients (OpenAI-compatible server, local Hugging Face model).
 
     Args:
         model: The model name (part of every cache key).
@@ -402,7 +403,7 @@ class ChatBackend:
         if failure is not None:
             done_n = sum(r is not None and r.text is not None for r in results)
             raise LLMBackendError(
-                f"{self.kind} backend ({self.model}) failed after {self.max_retries} retries: "
+                f"{self.kind} chat client ({self.model}) failed after {self.max_retries} retries: "
                 f"{failure}. {done_n} of {len(requests)} requests have answers"
                 + (" (kept in the cache: re-run to resume)" if self.cache is not None else "")
             )

@@ -1,7 +1,7 @@
 """Encoding of a row's tabular columns into integer codes (the "context" of a text value).
 
 The offline language model embeds these codes into one context vector per row; the prompted
-backends use them to find real rows similar to a synthetic row (few-shot selection) and
+text generator uses them to find real rows similar to a synthetic row (few-shot selection) and
 :func:`describe_row` to write the row into a prompt.
 """
 

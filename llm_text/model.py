@@ -21,10 +21,10 @@ from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 
 from ._text import clean_series, clean_text
 from .card import CARD_VERSION, code_version, fingerprint, now, write_card
-from .chat import Budget, ChatBackend
+from .chat import Budget, ChatClient
 from .curation import Curation
-from .offline import OfflineBackend
-from .prompted import PromptedGenerator
+from .offline import OfflineTextGenerator
+from .prompted import PromptedTextGenerator
 
 __all__ = ["TextColumnModel", "FORMAT_VERSION"]
 
@@ -34,23 +34,28 @@ FORMAT_VERSION = 1
 class TextColumnModel:
     """Generates one free-text column conditioned on the other (tabular) columns of each row.
 
-    Backends, one interface:
+    Backends (what writes the texts), one interface; the model holds a *text generator*
+    (:attr:`text_generator`, with ``fit`` / ``generate``):
 
-    * ``"offline"`` (default): :class:`~llm_text.offline.OfflineBackend`, a small LSTM language
-      model trained from scratch on the column, with a BPE tokenizer trained on the column and a
-      context vector from the row's encoded tabular columns. No downloads; CPU. ``**options`` go to
-      :class:`~llm_text.offline.OfflineBackend` (``max_epochs``, ``hidden_dim``, ...).
-    * An :class:`~llm_text.offline.OfflineBackend` instance (already configured).
-    * A chat backend instance (:class:`~llm_text.openai_backend.OpenAIBackend` or
-      :class:`~llm_text.hf_backend.HuggingFaceBackend`): rows are written into few-shot prompts;
-      ``**options`` go to :class:`~llm_text.prompted.PromptedGenerator` (``n_shots``,
+    * ``"offline"`` (default): :class:`~llm_text.offline.OfflineTextGenerator`, a small LSTM
+      language model trained from scratch on the column, with a BPE tokenizer trained on the
+      column and a context vector from the row's encoded tabular columns. No downloads; CPU.
+      ``**options`` go to :class:`~llm_text.offline.OfflineTextGenerator` (``max_epochs``,
+      ``hidden_dim``, ...).
+    * A text generator instance, already configured:
+      :class:`~llm_text.offline.OfflineTextGenerator` or
+      :class:`~llm_text.prompted.PromptedTextGenerator`.
+    * A chat client (:class:`~llm_text.openai_client.OpenAIChatClient`,
+      :class:`~llm_text.hf_client.HuggingFaceChatClient` or another
+      :class:`~llm_text.chat.ChatClient`): rows are written into few-shot prompts by a
+      :class:`~llm_text.prompted.PromptedTextGenerator`, which ``**options`` go to (``n_shots``,
       ``example_selection``, ``one_example``, ``personas``, ``refine``, ``budget``, ...).
 
     Missing texts: the offline model learns when a text is missing (conditioned on the row); the
-    prompted backends output NaN at the training missing rate, without a request.
+    prompted generator outputs NaN at the training missing rate, without a request.
 
     Args:
-        backend: ``"offline"`` or a backend instance (see above).
+        backend: ``"offline"``, a text generator or a chat client (see above).
         max_length: Maximum tokens of a text (default 128). Training texts are truncated to it
             (offline: tokens of the trained tokenizer; prompted: examples cut to ``4 *
             max_length`` characters) and generation stops there (prompted: ``max_tokens``).
@@ -65,9 +70,11 @@ class TextColumnModel:
         card_path: File to write the data card JSON to after every fit and generate (default
             ``None``: kept in :attr:`card_` and written by :meth:`save`).
         column_name: Name of the text column (prompts, output Series name).
-        **options: Backend options (see above).
+        **options: Text generator options (see above).
 
     Attributes:
+        text_generator: The :class:`~llm_text.offline.OfflineTextGenerator` or
+            :class:`~llm_text.prompted.PromptedTextGenerator` that writes the texts.
         card_: The data card of the last run (dict).
         last_usage_: Per-row usage of the last :meth:`generate` (DataFrame indexed like the
             context: ``prompt_tokens``, ``completion_tokens``, ``cost``, ``cached``,
@@ -79,7 +86,7 @@ class TextColumnModel:
 
     def __init__(
         self,
-        backend: str | OfflineBackend | ChatBackend | PromptedGenerator = "offline",
+        backend: str | OfflineTextGenerator | ChatClient | PromptedTextGenerator = "offline",
         *,
         max_length: int = 128,
         random_state: int | None = None,
@@ -110,19 +117,20 @@ class TextColumnModel:
             if isinstance(backend, str):
                 if backend != "offline":
                     raise InvalidDataError(
-                        f"unknown backend {backend!r}: use 'offline' or a backend instance"
+                        f"unknown backend {backend!r}: use 'offline', a text generator or a "
+                        "chat client"
                     )
-                self.generator = OfflineBackend(**options)
-            elif isinstance(backend, OfflineBackend | PromptedGenerator):
+                self.text_generator = OfflineTextGenerator(**options)
+            elif isinstance(backend, OfflineTextGenerator | PromptedTextGenerator):
                 if options:
                     raise InvalidDataError(
                         f"options {sorted(options)} cannot be combined with a configured "
                         f"{type(backend).__name__}; set them on it"
                     )
-                self.generator = backend
-            elif isinstance(backend, ChatBackend):
+                self.text_generator = backend
+            elif isinstance(backend, ChatClient):
                 options.setdefault("column_name", column_name or "text")
-                self.generator = PromptedGenerator(backend, **options)
+                self.text_generator = PromptedTextGenerator(backend, **options)
             else:
                 raise InvalidDataError(f"unsupported backend {type(backend).__name__}")
         except TypeError as exc:
@@ -135,15 +143,20 @@ class TextColumnModel:
     # ------------------------------------------------------------------ helpers
     @property
     def backend_kind(self) -> str:
-        """``"offline"`` or the chat backend's kind (``"openai"``, ``"huggingface"``)."""
-        if isinstance(self.generator, OfflineBackend):
-            return "offline"
-        return self.generator.backend.kind
+        """``"offline"`` or the chat client's kind (``"openai"``, ``"huggingface"``)."""
+        chat = self._chat_client
+        return "offline" if chat is None else chat.kind
+
+    @property
+    def _chat_client(self) -> ChatClient | None:
+        """The chat client of a prompted text generator; None for the offline one."""
+        if isinstance(self.text_generator, OfflineTextGenerator):
+            return None
+        return self.text_generator.chat_client
 
     def _model_name(self) -> str:
-        if isinstance(self.generator, OfflineBackend):
-            return "offline-lstm"
-        return self.generator.backend.model
+        chat = self._chat_client
+        return "offline-lstm" if chat is None else chat.model
 
     @staticmethod
     def _check_context(context, n: int | None, name: str = "context") -> pd.DataFrame:
@@ -170,8 +183,8 @@ class TextColumnModel:
 
     def _write_card(self) -> None:
         path = self.card_path
-        if path is None and not isinstance(self.generator, OfflineBackend):
-            cache = self.generator.backend.cache_path
+        if path is None and self._chat_client is not None:
+            cache = self._chat_client.cache_path
             if cache and cache != ":memory:":
                 path = str(cache) + ".card.json"
         if path is not None:
@@ -195,7 +208,7 @@ class TextColumnModel:
         Raises:
             InvalidDataError: If the column is empty or has no non-missing text, or ``context``
                 does not have one row per text.
-            LLMBackendError: When a prompted backend fails during fitting (``personas="auto"``).
+            LLMBackendError: When a chat client fails during fitting (``personas="auto"``).
         """
         if texts is None:
             raise InvalidDataError("texts is None")
@@ -211,7 +224,7 @@ class TextColumnModel:
         ctx = self._check_context(context, len(texts))
         seed = self._seed(None)
         t0 = time.perf_counter()
-        self.generator.fit(
+        self.text_generator.fit(
             texts, ctx, max_length=self.max_length, random_state=seed, verbose=self.verbose
         )
         if self.curation is not None:
@@ -226,7 +239,7 @@ class TextColumnModel:
             "seed": seed,
             "seconds": round(fit_seconds, 3),
             "training_fingerprint": fingerprint(texts, ctx),
-            "info": getattr(self.generator, "fit_info", {}),
+            "info": getattr(self.text_generator, "fit_info", {}),
         }
         if self.curation is not None and self.curation.filter_ is not None:
             f = self.curation.filter_
@@ -236,8 +249,8 @@ class TextColumnModel:
                 "holdout_accuracy": f.accuracy_,
                 "majority_baseline": f.baseline_,
             }
-        if not isinstance(self.generator, OfflineBackend):
-            self._fit_card["backend_usage"] = self.generator.backend.usage_dict()
+        if self._chat_client is not None:
+            self._fit_card["backend_usage"] = self._chat_client.usage_dict()
         self.card_ = self._base_card() | {"run": "fit"}
         self._write_card()
         return self
@@ -250,11 +263,11 @@ class TextColumnModel:
             "curation_rounds": self.curation_rounds,
             "curation_fallback": self.curation_fallback,
         }
-        if isinstance(self.generator, OfflineBackend):
-            settings["backend_params"] = self.generator.params
+        if self._chat_client is None:
+            settings["backend_params"] = self.text_generator.params
         else:
-            settings["generator_options"] = self.generator.options
-            settings["backend_settings"] = self.generator.backend.get_config()
+            settings["generator_options"] = self.text_generator.options
+            settings["backend_settings"] = self._chat_client.get_config()
         return {
             "card_version": CARD_VERSION,
             "backend": self.backend_kind,
@@ -267,7 +280,7 @@ class TextColumnModel:
 
     # ------------------------------------------------------------- generate
     def _raw_generate(self, ctx: pd.DataFrame, seed: int, allow_missing: bool = True):
-        return self.generator.generate(
+        return self.text_generator.generate(
             ctx, max_length=self.max_length, random_state=seed, allow_missing=allow_missing
         )
 
@@ -286,7 +299,7 @@ class TextColumnModel:
                 columns count as NULL, extra ones are ignored). ``None`` with ``n`` for an
                 unconditioned model.
             random_state: Seed; default: the model's ``random_state``. The same seed, model and
-                context give the same texts (prompted backends: with a deterministic server or
+                context give the same texts (chat clients: with a deterministic server or
                 the cache).
             n: Number of rows when ``context`` is ``None``.
             allow_missing: ``False`` gives every row a text (imputation of missing cells);
@@ -298,7 +311,7 @@ class TextColumnModel:
 
         Raises:
             NotFittedError: Before :meth:`fit`.
-            LLMBackendError: When a prompted backend fails after its retries; answers received
+            LLMBackendError: When a chat client fails after its retries; answers received
                 before the failure are in its cache, so calling again resumes.
         """
         if not self._fitted:
@@ -306,11 +319,7 @@ class TextColumnModel:
         index = context.index if isinstance(context, pd.DataFrame) else pd.RangeIndex(n or 0)
         ctx = self._check_context(context, None if context is not None else int(n or 0))
         seed = self._seed(random_state)
-        usage_before = (
-            {}
-            if isinstance(self.generator, OfflineBackend)
-            else self.generator.backend.usage_dict()
-        )
+        usage_before = {} if self._chat_client is None else self._chat_client.usage_dict()
         t0 = time.perf_counter()
         if len(ctx) == 0:
             texts, stats = [], {}
@@ -397,7 +406,7 @@ class TextColumnModel:
             p_tok = int(usage["prompt_tokens"].sum())
             c_tok = int(usage["completion_tokens"].sum())
             cost = float(usage["cost"].sum())
-            after = self.generator.backend.usage_dict()
+            after = self._chat_client.usage_dict()
             card["backend_usage"] = {
                 k: after.get(k, 0) - usage_before.get(k, 0)
                 for k in after
@@ -407,7 +416,7 @@ class TextColumnModel:
                 "first_prompt": stats.get("first_prompt"),
                 "personas": stats.get("personas"),
             }
-            budget = self.generator.budget
+            budget = self.text_generator.budget
             card["budget"] = None if budget is None else budget.to_dict()
         else:
             p_tok, c_tok, cost = 0, generated_tokens, 0.0
@@ -428,10 +437,10 @@ class TextColumnModel:
     # ------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> None:
         """Write the model to ``directory``: ``config.json``, ``card.json`` and, for the offline
-        backend, ``model.safetensors`` and ``tokenizer.json``. No pickle.
+        generator, ``model.safetensors`` and ``tokenizer.json``. No pickle.
 
-        Prompted backends store their settings (never the API key), the example pool of real rows
-        and the personas; :meth:`load` re-creates the client and reads the key from the
+        Prompted models store the chat client's settings (never the API key), the example pool of
+        real rows and the personas; :meth:`load` re-creates the client and reads the key from the
         environment again. The consistency classifier of ``curation`` is not stored: it is
         retrained when :meth:`fit` runs, and inactive after :meth:`load`.
 
@@ -442,7 +451,7 @@ class TextColumnModel:
             raise NotFittedError("TextColumnModel is not fitted: call fit() first")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.generator.save(directory)
+        self.text_generator.save(directory)
         config = {
             "format_version": FORMAT_VERSION,
             "code_version": code_version(),
@@ -458,7 +467,7 @@ class TextColumnModel:
                 "column_name": self.column_name,
             },
             "fit_card": self._fit_card,
-            "generator": self.generator.get_config(),
+            "generator": self.text_generator.get_config(),
         }
         (directory / "config.json").write_text(
             json.dumps(config, indent=2, default=_json_default), encoding="utf-8"
@@ -466,13 +475,15 @@ class TextColumnModel:
         write_card(self.card_, directory / "card.json")
 
     @classmethod
-    def load(cls, directory: str | Path, *, backend: ChatBackend | None = None) -> TextColumnModel:
+    def load(
+        cls, directory: str | Path, *, chat_client: ChatClient | None = None
+    ) -> TextColumnModel:
         """Load a model written by :meth:`save` (on CPU).
 
         Args:
             directory: The model directory.
-            backend: For prompted models, a chat backend to use instead of re-creating the saved
-                one (e.g. with another ``base_url`` or key).
+            chat_client: For prompted models, a chat client to use instead of re-creating the
+                saved one (e.g. with another ``base_url`` or key).
 
         Raises:
             ModelFileError: If the directory is missing, corrupt or of another format version.
@@ -490,9 +501,9 @@ class TextColumnModel:
         cur = params.pop("curation")
         gen_cfg = config["generator"]
         if gen_cfg["kind"] == "offline":
-            generator = OfflineBackend.load(directory, gen_cfg)
+            generator = OfflineTextGenerator.load(directory, gen_cfg)
         else:
-            generator = PromptedGenerator.load(directory, gen_cfg, backend=backend)
+            generator = PromptedTextGenerator.load(directory, gen_cfg, chat_client=chat_client)
         model = cls(generator, curation=None if cur is None else Curation(**cur), **params)
         model._fit_card = config.get("fit_card")
         model._fitted = True

@@ -15,8 +15,8 @@ iteratively: each round's prompt shows in-context examples drawn from the record
   parent of round *r - 1* (the seed is the root), ``branching`` children per parent.
 
 :func:`select_examples` holds the selection rule; :class:`OneExampleCreator` runs the iterative
-loop with any :class:`~llm_text.chat.ChatBackend` (the same rule is used by
-:class:`~llm_text.prompted.PromptedGenerator` with ``one_example=...``).
+loop with any :class:`~llm_text.chat.ChatClient` (the same rule is used by
+:class:`~llm_text.prompted.PromptedTextGenerator` with ``one_example=...``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 from tabargn.errors import InvalidDataError
 
-from .chat import TEXT_SCHEMA, Budget, ChatBackend, ChatRequest
+from .chat import TEXT_SCHEMA, Budget, ChatClient, ChatRequest
 from .embeddings import cosine_similarity, get_embedder
 
 __all__ = ["STRATEGIES", "select_examples", "OneExampleCreator"]
@@ -103,7 +103,7 @@ class OneExampleCreator:
     """Iterative data creation from one formatting example (Lee et al., EMNLP 2023).
 
     Args:
-        backend: Any chat backend (e.g. :class:`~llm_text.openai_backend.OpenAIBackend`).
+        chat_client: Any chat client (e.g. :class:`~llm_text.openai_client.OpenAIChatClient`).
         strategy: ``"naive"``, ``"random"``, ``"diverse"``, ``"similar"`` or ``"tree"``
             (default ``"diverse"``).
         n_examples: In-context examples per prompt (default 3; ``naive`` and ``tree`` use 1).
@@ -121,7 +121,7 @@ class OneExampleCreator:
 
     def __init__(
         self,
-        backend: ChatBackend,
+        chat_client: ChatClient,
         *,
         strategy: str = "diverse",
         n_examples: int = 3,
@@ -133,7 +133,7 @@ class OneExampleCreator:
     ) -> None:
         if strategy not in STRATEGIES:
             raise InvalidDataError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
-        self.backend = backend
+        self.chat_client = chat_client
         self.strategy = strategy
         self.n_examples = int(n_examples)
         self.round_size = int(round_size)
@@ -193,7 +193,7 @@ class OneExampleCreator:
                 )
                 for j, ex in enumerate(plan)
             ]
-            results = self.backend.complete(requests, budget=self.budget)
+            results = self.chat_client.complete(requests, budget=self.budget)
             start = len(pool)
             new = []
             for ex, res in zip(plan, results, strict=True):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chat import Budget, ChatBackend, ChatRequest
+from .chat import Budget, ChatClient, ChatRequest
 
 __all__ = ["PERSONA_SCHEMA", "text_to_persona", "expand_personas", "build_personas"]
 
@@ -49,12 +49,16 @@ def _request(prompt: str, seed: int) -> ChatRequest:
 
 
 def text_to_persona(
-    backend: ChatBackend, texts: list[str], *, random_state: int = 0, budget: Budget | None = None
+    chat_client: ChatClient,
+    texts: list[str],
+    *,
+    random_state: int = 0,
+    budget: Budget | None = None,
 ) -> list[str]:
     """Infer one persona per text (Persona Hub's text-to-persona).
 
     Args:
-        backend: A chat backend.
+        chat_client: A chat client.
         texts: Real texts.
         random_state: Seed sent with the requests.
         budget: Optional spending limit.
@@ -66,11 +70,11 @@ def text_to_persona(
         _request(TEXT_TO_PERSONA.format(text=t[:2000]), (random_state * 7919 + i) % (2**31))
         for i, t in enumerate(texts)
     ]
-    return [r.text.strip() for r in backend.complete(reqs, budget=budget) if r.text]
+    return [r.text.strip() for r in chat_client.complete(reqs, budget=budget) if r.text]
 
 
 def expand_personas(
-    backend: ChatBackend,
+    chat_client: ChatClient,
     personas: list[str],
     n: int,
     *,
@@ -84,7 +88,7 @@ def expand_personas(
     exact duplicates (case-insensitive) are dropped.
 
     Args:
-        backend: A chat backend.
+        chat_client: A chat client.
         personas: Starting personas.
         n: Target number of distinct personas.
         random_state: Seed of the choices and requests.
@@ -112,7 +116,7 @@ def expand_personas(
             )
             for j, s in enumerate(sources)
         ]
-        for res in backend.complete(reqs, budget=budget):
+        for res in chat_client.complete(reqs, budget=budget):
             if res.text and res.text.strip().lower() not in seen:
                 seen.add(res.text.strip().lower())
                 out.append(res.text.strip())
@@ -120,7 +124,7 @@ def expand_personas(
 
 
 def build_personas(
-    backend: ChatBackend,
+    chat_client: ChatClient,
     texts: list[str],
     *,
     n_seeds: int = 8,
@@ -136,6 +140,6 @@ def build_personas(
     rng = np.random.default_rng(random_state)
     pick = rng.choice(len(texts), size=min(n_seeds, len(texts)), replace=False)
     seeds = text_to_persona(
-        backend, [texts[int(i)] for i in sorted(pick)], random_state=random_state, budget=budget
+        chat_client, [texts[int(i)] for i in sorted(pick)], random_state=random_state, budget=budget
     )
-    return expand_personas(backend, seeds, n_personas, random_state=random_state, budget=budget)
+    return expand_personas(chat_client, seeds, n_personas, random_state=random_state, budget=budget)

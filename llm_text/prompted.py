@@ -1,4 +1,4 @@
-"""Row-conditioned text generation with a prompted LLM (any :class:`~llm_text.chat.ChatBackend`).
+"""Row-conditioned text generation with a prompted LLM (any :class:`~llm_text.chat.ChatClient`).
 
 For each synthetic row, a chat prompt shows the row's tabular values and asks for the text
 column's value as structured JSON (``{"text": ...}``). Options:
@@ -27,15 +27,15 @@ import json
 import numpy as np
 import pandas as pd
 
-from tabargn.errors import InvalidDataError
+from tabargn.errors import InvalidDataError, NotFittedError
 
-from .chat import TEXT_SCHEMA, Budget, ChatBackend, ChatRequest
+from .chat import TEXT_SCHEMA, Budget, ChatClient, ChatRequest
 from .context import ContextEncoder, describe_row
 from .embeddings import get_embedder
 from .one_example import STRATEGIES, select_examples
 from .personas import build_personas
 
-__all__ = ["PromptedGenerator", "SYSTEM_PROMPT"]
+__all__ = ["PromptedTextGenerator", "SYSTEM_PROMPT"]
 
 SYSTEM_PROMPT = (
     'You write the value of the free-text column "{column}" for one row of a table. Given the '
@@ -68,12 +68,14 @@ def _seed(*parts: int) -> int:
     return int(h % (2**31 - 1))
 
 
-class PromptedGenerator:
-    """Generates a text column row by row through a chat backend.
+class PromptedTextGenerator:
+    """Generates a text column row by row through a chat client.
+
+    ``fit`` keeps an example pool of real rows (and builds personas); nothing is trained.
 
     Args:
-        backend: The chat backend (:class:`~llm_text.openai_backend.OpenAIBackend` or
-            :class:`~llm_text.hf_backend.HuggingFaceBackend`).
+        chat_client: The chat client (:class:`~llm_text.openai_client.OpenAIChatClient` or
+            :class:`~llm_text.hf_client.HuggingFaceChatClient`).
         column_name: Name of the text column, used in prompts (default ``"text"``).
         n_shots: Real examples per prompt (default 3; 0 for zero-shot).
         example_selection: ``"similar"`` (default), ``"random"`` or ``"diverse"``.
@@ -95,7 +97,7 @@ class PromptedGenerator:
 
     def __init__(
         self,
-        backend: ChatBackend,
+        chat_client: ChatClient,
         *,
         column_name: str = "text",
         n_shots: int = 3,
@@ -118,7 +120,7 @@ class PromptedGenerator:
             raise InvalidDataError(f"one_example must be None or one of {STRATEGIES}")
         if not (personas is None or personas == "auto" or isinstance(personas, list | tuple)):
             raise InvalidDataError("personas must be None, 'auto' or a list of strings")
-        self.backend = backend
+        self.chat_client = chat_client
         self.options = {
             "column_name": str(column_name),
             "n_shots": int(n_shots),
@@ -181,7 +183,7 @@ class PromptedGenerator:
         personas = self.options["personas"]
         if personas == "auto":
             self.personas_ = build_personas(
-                self.backend,
+                self.chat_client,
                 self.pool["texts"],
                 n_seeds=self.options["n_persona_seeds"],
                 n_personas=self.options["n_personas"],
@@ -250,9 +252,12 @@ class PromptedGenerator:
             ``(texts, stats)``: a list of ``str`` or NaN, and a dict with per-row usage
             (``row_usage``: DataFrame with ``prompt_tokens``, ``completion_tokens``, ``cost``,
             ``cached``, ``requests``), counts, and the first prompt.
+
+        Raises:
+            NotFittedError: Before :meth:`fit`.
         """
         if self.pool is None:
-            raise RuntimeError("PromptedGenerator is not fitted")
+            raise NotFittedError("PromptedTextGenerator is not fitted: call fit() first")
         seed = 0 if random_state is None else int(random_state)
         n = len(context)
         max_tokens = int(max_length or self.max_length)
@@ -309,7 +314,9 @@ class PromptedGenerator:
                     request(i, [(self.pool["rows"][j], self.pool["texts"][j]) for j in idx])
                 )
             first_prompt = reqs[0].messages if reqs else None
-            for i, res in zip(todo, self.backend.complete(reqs, budget=self.budget), strict=True):
+            for i, res in zip(
+                todo, self.chat_client.complete(reqs, budget=self.budget), strict=True
+            ):
                 account(i, res)
                 usage.loc[i, "cached"] = res.cached
                 skipped += res.skipped
@@ -373,7 +380,9 @@ class PromptedGenerator:
             if first_prompt is None and reqs:
                 first_prompt = reqs[0].messages
             new = []
-            for i, res in zip(batch, self.backend.complete(reqs, budget=self.budget), strict=True):
+            for i, res in zip(
+                batch, self.chat_client.complete(reqs, budget=self.budget), strict=True
+            ):
                 account(i, res)
                 usage.loc[i, "cached"] = res.cached
                 skipped += res.skipped
@@ -407,7 +416,7 @@ class PromptedGenerator:
             )
             for i in idx
         ]
-        critiques = self.backend.complete(crit_reqs, budget=self.budget)
+        critiques = self.chat_client.complete(crit_reqs, budget=self.budget)
         redo, rewrite_reqs = [], []
         for i, res in zip(idx, critiques, strict=True):
             account(i, res)
@@ -433,7 +442,7 @@ class PromptedGenerator:
             )
         rewritten = 0
         for i, res in zip(
-            redo, self.backend.complete(rewrite_reqs, budget=self.budget), strict=True
+            redo, self.chat_client.complete(rewrite_reqs, budget=self.budget), strict=True
         ):
             account(i, res)
             if res.text is not None:
@@ -443,11 +452,11 @@ class PromptedGenerator:
 
     # ------------------------------------------------------------ save/load
     def get_config(self) -> dict:
-        """JSON-serializable state: options, example pool, personas, encoder, backend settings."""
+        """JSON-serializable state: options, example pool, personas, encoder, chat client."""
         return {
             "kind": self.kind,
             "options": self.options,
-            "backend": self.backend.get_config(),
+            "backend": self.chat_client.get_config(),  # key kept: saved models read it
             "budget": None
             if self.budget is None
             else {"max_tokens": self.budget.max_tokens, "max_cost": self.budget.max_cost},
@@ -462,13 +471,15 @@ class PromptedGenerator:
         """Nothing beyond the config: prompted generators have no weights."""
 
     @classmethod
-    def load(cls, directory, config: dict, backend: ChatBackend | None = None) -> PromptedGenerator:
-        """Rebuild from :meth:`get_config` output; the backend is re-created from its settings
-        (credentials are read from the environment again) unless one is given."""
-        if backend is None:
-            backend = backend_from_config(config["backend"])
+    def load(
+        cls, directory, config: dict, chat_client: ChatClient | None = None
+    ) -> PromptedTextGenerator:
+        """Rebuild from :meth:`get_config` output; the chat client is re-created from its
+        settings (credentials are read from the environment again) unless one is given."""
+        if chat_client is None:
+            chat_client = chat_client_from_config(config["backend"])
         budget = None if config.get("budget") is None else Budget(**config["budget"])
-        gen = cls(backend, budget=budget, **config["options"])
+        gen = cls(chat_client, budget=budget, **config["options"])
         gen.encoder = ContextEncoder.from_dict(config["encoder"])
         gen.pool = config["pool"]
         gen.personas_ = list(config["personas"])
@@ -477,18 +488,18 @@ class PromptedGenerator:
         return gen
 
 
-def backend_from_config(cfg: dict) -> ChatBackend:
-    """Re-create a chat backend from its :meth:`~llm_text.chat.ChatBackend.get_config`."""
+def chat_client_from_config(cfg: dict) -> ChatClient:
+    """Re-create a chat client from its :meth:`~llm_text.chat.ChatClient.get_config`."""
     cfg = dict(cfg)
     kind = cfg.pop("kind")
     if kind == "openai":
-        from .openai_backend import OpenAIBackend
+        from .openai_client import OpenAIChatClient
 
-        return OpenAIBackend(cfg.pop("model"), **cfg)
+        return OpenAIChatClient(cfg.pop("model"), **cfg)
     if kind == "huggingface":
-        from .hf_backend import HuggingFaceBackend
+        from .hf_client import HuggingFaceChatClient
 
         cfg.pop("model")
         cfg.pop("max_concurrency", None)
-        return HuggingFaceBackend(cfg.pop("model_dir"), **cfg)
-    raise InvalidDataError(f"unknown backend kind {kind!r} in the saved model")
+        return HuggingFaceChatClient(cfg.pop("model_dir"), **cfg)
+    raise InvalidDataError(f"unknown chat client kind {kind!r} in the saved model")

@@ -8,8 +8,8 @@ Public API::
     report = evaluate(real=train, synthetic=synthetic, holdout=test, target="income")
 """
 
+from tabargn._version import __version__
 from tabargn.estimator import TabularARGN
 from tabargn.evaluation import Report, evaluate
 
-__version__ = "0.1.0"
 __all__ = ["TabularARGN", "evaluate", "Report", "__version__"]

@@ -154,7 +154,7 @@ def _text_settings(df, columns, detection, options, model_name, base_url) -> dic
         raise InvalidDataError(f"--text-column names columns not in the data: {unknown}")
     encoding_types = {c: "text" for c in columns}
     if not detection:
-        from llm_text import is_text_column
+        from llm_text._text import is_text_column
 
         for name in df.columns:
             if name not in encoding_types and is_text_column(df[name]):
@@ -170,9 +170,9 @@ def _text_settings(df, columns, detection, options, model_name, base_url) -> dic
             parsed[key.strip()] = value
     backend = "offline"
     if model_name is not None:
-        from llm_text import OpenAIBackend
+        from llm_text import OpenAIChatClient
 
-        backend = OpenAIBackend(model_name, base_url=base_url)
+        backend = OpenAIChatClient(model_name, base_url=base_url)
     elif base_url is not None:
         raise InvalidDataError("--text-base-url needs --text-model (the model name on the server)")
     return {

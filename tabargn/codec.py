@@ -292,7 +292,7 @@ class TableCodec:
                 be drawn (imputation fills missing cells with real values).
 
         Returns:
-            A callback for :func:`tabargn.sampling.generate`, or None when nothing is restricted.
+            A callback for :func:`tabargn.generation.generate`, or None when nothing is restricted.
 
         Raises:
             UnknownColumnError, ConditionError, UnknownValueError: From the restrictions.

@@ -9,10 +9,10 @@ import lightning as L
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-__all__ = ["CodesDataModule", "split_rows"]
+__all__ = ["CodeRows", "CodesDataModule", "split_rows"]
 
 
-class _Codes(Dataset):
+class CodeRows(Dataset):
     """Index-batch view of a code tensor: ``dataset[list_of_rows]`` returns a ``[b, C]`` slice."""
 
     def __init__(self, codes: torch.Tensor) -> None:
@@ -62,7 +62,7 @@ class CodesDataModule(L.LightningDataModule):
         self.val_codes = codes[val_rows].contiguous()
 
     def _loader(self, codes: torch.Tensor, shuffle: bool) -> DataLoader:
-        data = _Codes(codes)
+        data = CodeRows(codes)
         base = (
             RandomSampler(data, generator=self.shuffle_generator)
             if shuffle

@@ -60,9 +60,7 @@ when DP is requested.
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -71,9 +69,11 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, Sampler
 
+from tabargn.data import CodeRows
 from tabargn.errors import InvalidDataError, OptionalDependencyError
 from tabargn.model import ARGN
-from tabargn.training import TrainingConfig, default_batch_size, resolve_device
+from tabargn.trainer import TrainingConfig, make_trainer, run_fit
+from tabargn.training import default_batch_size
 
 __all__ = [
     "DPConfig",
@@ -320,21 +320,9 @@ class _PoissonDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         sampler = _PoissonBatches(self.codes.shape[0], self.sample_rate, self.steps, self.generator)
-        return DataLoader(_Rows(self.codes), sampler=sampler, batch_size=None)
+        return DataLoader(CodeRows(self.codes), sampler=sampler, batch_size=None)
 
 
-class _Rows(torch.utils.data.Dataset):
-    def __init__(self, codes: torch.Tensor) -> None:
-        self.codes = codes
-
-    def __len__(self) -> int:
-        return self.codes.shape[0]
-
-    def __getitem__(self, rows):
-        return self.codes[rows]
-
-
-# ---------------------------------------------------------------------- Lightning
 class DPARGNModule(L.LightningModule):
     """LightningModule with a manual DP-SGD step: clip per row, sum, add noise, AdamW step.
 
@@ -473,39 +461,21 @@ def fit_network_dp(
     module = DPARGNModule(
         network, config, sample_rate * n_rows, sample_rate, sigma, dp.max_grad_norm, max_steps
     )
-    accelerator, precision = resolve_device(config.device)
-    if not config.verbose:
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        max_epochs=math.ceil(max_steps / steps_per_epoch),
-        max_time={"seconds": config.max_time} if config.max_time else None,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=bool(config.verbose),
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
+    trainer = make_trainer(
+        config, max_epochs=math.ceil(max_steps / steps_per_epoch), validate=False
     )
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*srun.*")
-        trainer.fit(module, datamodule=data)
+    run = run_fit(trainer, module, data, verbose=config.verbose)
     network.cpu()
     steps = module.steps_done
     return {
-        "epochs": trainer.current_epoch,
+        "epochs": run["epochs"],
         "best_epoch": None,
         "best_val_loss": None,
-        "seconds": time.perf_counter() - started,
+        "seconds": run["seconds"],
         "batch_size": batch_size,
         "learning_rate": module.lr,
-        "accelerator": accelerator,
-        "precision": precision,
+        "accelerator": run["accelerator"],
+        "precision": run["precision"],
         "n_train_rows": n_rows,
         "history": [],  # no per-epoch losses: they are data-dependent and not privatized
         "differential_privacy": True,

@@ -11,14 +11,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from tabargn.model import ARGN
 
-__all__ = ["generate", "sample_codes", "row_log_prob", "sub_column_proba"]
+__all__ = [
+    "Constraint",
+    "sampling_stream",
+    "draw_generators",
+    "sample_codes",
+    "draw_sub_columns",
+    "generate",
+    "row_log_prob",
+    "sub_column_proba",
+]
 
 # (sub-column, rows of the batch, codes of those rows [r, C]) -> allowed codes [r, K] or None
 Constraint = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None]
+
+
+def sampling_stream(seed: int) -> np.random.Generator:
+    """The sampling random stream of a model fitted (or loaded) with ``seed``.
+
+    Fitting uses the stream ``[seed, 0]``; sampling starts at ``[seed, 1]`` after fit and after
+    load, so a saved and reloaded model draws the same rows as the model that was saved.
+    """
+    return np.random.default_rng([seed, 1])
+
+
+def draw_generators(stream: np.random.Generator) -> tuple[torch.Generator, np.random.Generator]:
+    """Two fresh generators for one generation call, drawn from ``stream``.
+
+    Returns:
+        ``(torch generator for the sub-column draws, numpy generator for decoding)``; both CPU.
+        Each call advances ``stream``, so consecutive calls give different rows.
+    """
+    a, b = stream.integers(0, 2**62, size=2)
+    return torch.Generator().manual_seed(int(a)), np.random.default_rng(int(b))
 
 
 def sample_codes(
@@ -98,31 +128,65 @@ def generate(
     out = codes.clone()
     tables = network.first_layer_tables()
     for start in range(0, codes.shape[0], batch_size):
-        batch = out[start : start + batch_size]
-        have = known[start : start + batch_size].clone()
-        rows_all = torch.arange(start, start + batch.shape[0])
-        ctx = context[start : start + batch_size] if context is not None else None
-        for sub in order:
-            missing = ~have[:, sub]
-            if not missing.any():
-                continue
-            if missing.all():  # the common case: no gathers
-                todo = slice(None)
-            else:
-                todo = missing.nonzero().squeeze(1)
-            logits = network.sub_column_logits(
-                sub, batch[todo], have[todo], None if ctx is None else ctx[todo], tables
-            )
-            allowed = constraint(sub, rows_all[todo], batch[todo]) if constraint else None
-            batch[todo, sub] = sample_codes(
-                logits,
-                allowed=allowed,
-                temperature=temperature,
-                top_p=top_p,
-                generator=generator,
-            )
-            have[todo, sub] = True
+        stop = min(start + batch_size, codes.shape[0])
+        draw_sub_columns(
+            network,
+            out[start:stop],  # a view: drawn in place
+            known[start:stop].clone(),
+            order=order,
+            rows=torch.arange(start, stop),
+            context=None if context is None else context[start:stop],
+            tables=tables,
+            constraint=constraint,
+            temperature=temperature,
+            top_p=top_p,
+            generator=generator,
+        )
     return out
+
+
+def draw_sub_columns(
+    network: ARGN,
+    codes: torch.Tensor,
+    known: torch.Tensor,
+    *,
+    order: list[int],
+    rows: torch.Tensor,
+    context: torch.Tensor | None,
+    tables,
+    constraint: Constraint | None,
+    temperature: float,
+    top_p: float,
+    generator: torch.Generator | None,
+) -> None:
+    """The generation loop of flat rows and of sequential events: one sub-column at a time.
+
+    Each row draws its unknown sub-columns in ``order`` from ``P(x_sub | known)``; a drawn
+    sub-column becomes known for the next ones (TabularARGN paper, section 3.3).
+
+    Args:
+        network: The ARGN in evaluation mode.
+        codes: int64 ``[b, C]``, updated in place.
+        known: bool ``[b, C]``, updated in place (all True at the end).
+        order: Sub-column indices in drawing order.
+        rows: int64 ``[b]``: the rows' indices as ``constraint`` knows them.
+        context: Optional float ``[b, context_dim]`` per-row context (sequential models).
+        tables: :meth:`ARGN.first_layer_tables`, computed once per call.
+        constraint, temperature, top_p, generator: See :func:`generate`.
+    """
+    for sub in order:
+        missing = ~known[:, sub]
+        if not missing.any():
+            continue
+        todo = slice(None) if missing.all() else missing.nonzero().squeeze(1)  # all: no gathers
+        logits = network.sub_column_logits(
+            sub, codes[todo], known[todo], None if context is None else context[todo], tables
+        )
+        allowed = constraint(sub, rows[todo], codes[todo]) if constraint else None
+        codes[todo, sub] = sample_codes(
+            logits, allowed=allowed, temperature=temperature, top_p=top_p, generator=generator
+        )
+        known[todo, sub] = True
 
 
 @torch.no_grad()

@@ -6,9 +6,9 @@ columns)``; ``sample`` and ``impute`` first complete the tabular columns and the
 text conditioned on its (synthetic or observed) row.
 
 A column is text when ``encoding_types`` says ``"text"``, or, when it names no kind for the
-column, when :func:`llm_text.is_text_column` recognises free text in a string column (mean word
-count >= 3 and at least 30 % distinct values). ``encoding_types={"col": "categorical"}`` keeps a
-column categorical.
+column, when :func:`llm_text._text.is_text_column` recognises free text in a string column
+(mean word count >= 3 and at least 30 % distinct values). ``encoding_types={"col":
+"categorical"}`` keeps a column categorical.
 
 Seeds: the text model of the i-th text column is trained with a seed derived from the
 estimator's seed, and every ``sample`` / ``impute`` call derives the text seeds from the
@@ -16,7 +16,7 @@ estimator's sampling stream, so one ``random_state`` covers the whole table and 
 reproduces its draws after loading.
 
 Files: ``save`` writes each text model into ``<model dir>/text/<k>/`` (``config.json``,
-``card.json`` and, for the offline backend, ``model.safetensors`` and ``tokenizer.json``; no
+``card.json`` and, for the offline text generator, ``model.safetensors`` and ``tokenizer.json``; no
 pickle). ``config.json`` of the model directory maps column names to these folders.
 """
 
@@ -53,7 +53,7 @@ def detect_text_columns(
 
     Columns named in ``encoding_types`` keep the kind given there.
     """
-    from llm_text import is_text_column
+    from llm_text._text import is_text_column
 
     explicit = set(encoding_types or {})
     for spec in specs:
@@ -75,28 +75,28 @@ def context_columns(specs: list[ColumnSpec]) -> list[str]:
 
 
 def _make_model(backend, options: dict | None, column: str, seed: int, verbose: int):
-    from llm_text import ChatBackend, OfflineBackend, PromptedGenerator, TextColumnModel
+    from llm_text import ChatClient, OfflineTextGenerator, PromptedTextGenerator, TextColumnModel
 
     options = dict(options or {})
     kwargs = {k: options.pop(k) for k in _MODEL_KWARGS if k in options}
     if isinstance(backend, str):
         if backend != "offline":
             raise InvalidDataError(
-                f"text_backend={backend!r}; use 'offline' or a chat backend instance such as "
-                "llm_text.OpenAIBackend(model, base_url=...)"
+                f"text_backend={backend!r}; use 'offline' or a chat client such as "
+                "llm_text.OpenAIChatClient(model, base_url=...)"
             )
-    elif isinstance(backend, OfflineBackend):
-        # one fresh backend per column with the same settings (a backend holds fitted state)
+    elif isinstance(backend, OfflineTextGenerator):
+        # one fresh generator per column with the same settings (a generator holds fitted state)
         options = {**backend.params, **options}
         backend = "offline"
-    elif isinstance(backend, PromptedGenerator):
+    elif isinstance(backend, PromptedTextGenerator):
         raise InvalidDataError(
-            "text_backend must be 'offline' or a chat backend (OpenAIBackend, "
-            "HuggingFaceBackend); pass PromptedGenerator settings in text_options"
+            "text_backend must be 'offline' or a chat client (OpenAIChatClient, "
+            "HuggingFaceChatClient); pass PromptedTextGenerator settings in text_options"
         )
-    elif not isinstance(backend, ChatBackend):
+    elif not isinstance(backend, ChatClient):
         raise InvalidDataError(
-            f"text_backend must be 'offline' or a llm_text chat backend, got "
+            f"text_backend must be 'offline' or a llm_text chat client, got "
             f"{type(backend).__name__}"
         )
     return TextColumnModel(
@@ -109,7 +109,7 @@ def _make_model(backend, options: dict | None, column: str, seed: int, verbose: 
     )
 
 
-# TextColumnModel keyword arguments (the rest of text_options goes to the backend)
+# TextColumnModel keyword arguments (the rest of text_options goes to the text generator)
 _MODEL_KWARGS = ("max_length", "curation", "curation_rounds", "curation_fallback", "card_path")
 
 
@@ -135,10 +135,10 @@ def fit_text_models(
     Args:
         df: The training table.
         specs: Fitted column specs (kinds decide text and context columns).
-        backend: ``"offline"``, an ``OfflineBackend`` (its settings are reused per column) or a
-            chat backend instance.
-        options: ``TextColumnModel`` keywords (``max_length``, ``curation``, ...) and backend
-            options (offline: ``max_epochs``, ``hidden_dim``, ...).
+        backend: The estimator's ``text_backend``: ``"offline"``, an ``OfflineTextGenerator``
+            (its settings are reused per column) or a chat client (``llm_text.ChatClient``).
+        options: ``TextColumnModel`` keywords (``max_length``, ``curation``, ...) and text
+            generator options (offline: ``max_epochs``, ``hidden_dim``, ...).
         seed: The estimator's seed.
         verbose: 0 silent, 1 progress.
 
@@ -248,7 +248,8 @@ def load_text_models(folders: dict | None, path: Path) -> dict:
 
 
 def json_safe_params(params: dict) -> dict:
-    """Estimator parameters with a backend instance (or other objects) replaced by a label."""
+    """Estimator parameters with a chat client or text generator (or other objects) replaced by
+    a label."""
 
     def safe(value):
         if value is None or isinstance(value, str | bool | int | float):

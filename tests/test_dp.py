@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from tabargn import TabularARGN
-from tabargn.errors import InvalidDataError, OptionalDependencyError, TabargnError
-from tabargn.model import ARGN, ModelConfig
-from tabargn.privacy_training import (
+from tabargn.dp_sgd import (
     DPConfig,
     _epsilon,
     _max_steps,
     clipped_gradient_sum,
     per_sample_gradients,
 )
+from tabargn.errors import InvalidDataError, OptionalDependencyError, TabargnError
+from tabargn.model import ARGN, ModelConfig
 
 
 def _network(n_layers: int = 2, seed: int = 0) -> tuple[ARGN, torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabargn.encoding import categorical, numeric, privacy
+from tabargn.encoding import categorical, numeric, value_protection
 from tabargn.encoding import datetime as dt_enc
 from tabargn.errors import ConditionError, UnknownValueError
 
@@ -80,12 +80,12 @@ def json_copy(stats: dict) -> dict:
 
 def test_privacy_helpers():
     rng = np.random.default_rng(0)
-    ks = {privacy.draw_k(rng) for _ in range(200)}
+    ks = {value_protection.draw_k(rng) for _ in range(200)}
     assert ks == {5, 6, 7} and all(type(k) is int for k in ks)
     values = list(range(1, 11))
-    assert privacy.kth_smallest(values, 5) == 5
-    assert privacy.kth_largest(values, 5) == 6
-    assert privacy.rare_mask([1, 4, 5, 9], 5).tolist() == [True, True, False, False]
+    assert value_protection.kth_smallest(values, 5) == 5
+    assert value_protection.kth_largest(values, 5) == 6
+    assert value_protection.rare_mask([1, 4, 5, 9], 5).tolist() == [True, True, False, False]
 
 
 # --------------------------------------------------------------------------------------------

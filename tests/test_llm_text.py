@@ -18,18 +18,18 @@ import torch
 
 from llm_text import (
     Budget,
-    ChatBackend,
+    ChatClient,
     Curation,
-    OfflineBackend,
+    OfflineTextGenerator,
     OneExampleCreator,
-    OpenAIBackend,
+    OpenAIChatClient,
+    PromptedTextGenerator,
     TextColumnModel,
     build_personas,
-    clean_text,
-    is_text_column,
     select_examples,
     text_metrics,
 )
+from llm_text._text import clean_text, is_text_column
 from llm_text.curation import ConsistencyFilter, embedding_duplicates, minhash_duplicates
 from llm_text.embeddings import get_embedder
 from tabargn.errors import InvalidDataError, LLMBackendError, NotFittedError
@@ -63,7 +63,7 @@ def tiny(**kw) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Offline backend
+# Offline text generator
 # ---------------------------------------------------------------------------------------------
 
 
@@ -100,6 +100,8 @@ def test_offline_faa_end_to_end(tmp_path):
     assert 0 <= metrics["consistency"] <= 1
     card = m.card_
     assert card["backend"] == "offline" and card["counts"]["rows"] == 300
+    info = card["fit"]["info"]  # trained by the shared Trainer, best validation epoch kept
+    assert info["epochs"] == 2 and info["val_rows"] == 150 and info["best_val_loss"] > 0
     assert card["fingerprints"]["training_inputs"] and card["tokens"]["completion"] > 0
 
 
@@ -153,6 +155,16 @@ def test_bad_input():
         TextColumnModel(**tiny()).generate(pd.DataFrame({"x": [1]}))
 
 
+def test_unfitted_text_generators_raise_not_fitted(tmp_path):
+    ctx = pd.DataFrame({"x": [1]})
+    with pytest.raises(NotFittedError):
+        OfflineTextGenerator().generate(ctx, random_state=0)
+    with pytest.raises(NotFittedError):
+        OfflineTextGenerator().save(tmp_path)
+    with pytest.raises(NotFittedError):
+        PromptedTextGenerator(ScriptedChat()).generate(ctx, random_state=0)
+
+
 def test_clean_text_bytes_and_control_characters():
     assert clean_text(b"caf\xc3\xa9 \xff\xfe ok") == "café  ok"
     assert clean_text("a\x00b\x07c\r\nd\x1b") == "abc\nd"
@@ -173,12 +185,12 @@ def test_identical_texts_dirty_bytes_and_truncation():
     assert (out == "NO DAMAGE").mean() > 0.5
     assert not any("\x01" in t or "\ufffd" in t for t in out)
     # truncation: generated texts have at most max_length tokens
-    tok = m.generator.tokenizer
+    tok = m.text_generator.tokenizer
     long = TextColumnModel(max_length=5, random_state=0, **tiny(max_epochs=1))
     long.fit(pd.Series(["word " * 200] * 20), None)
     assert long.card_["fit"]["info"]["truncated_texts"] == 20
     gen = long.generate(n=5, random_state=0)
-    assert all(len(long.generator.tokenizer.encode(t).ids) <= 5 for t in gen)
+    assert all(len(long.text_generator.tokenizer.encode(t).ids) <= 5 for t in gen)
     assert tok is not None
 
 
@@ -326,10 +338,10 @@ def server_factory():
         s.close()
 
 
-def _backend(server: FakeServer, cache, **kw) -> OpenAIBackend:
+def _chat_client(server: FakeServer, cache, **kw) -> OpenAIChatClient:
     opts = {"timeout": 0.4, "max_retries": 3, "backoff_base": 0.01, "max_concurrency": 3}
     opts.update(kw)
-    return OpenAIBackend(
+    return OpenAIChatClient(
         "test-model",
         base_url=server.url,
         api_key="sk-test-secret",
@@ -357,7 +369,9 @@ def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     server = server_factory(script, slow_s=1.0)
     texts, ctx = _faa_like(40)
     cache = tmp_path / "cache.sqlite"
-    m = TextColumnModel(_backend(server, cache), n_shots=2, random_state=0, column_name="remarks")
+    m = TextColumnModel(
+        _chat_client(server, cache), n_shots=2, random_state=0, column_name="remarks"
+    )
     m.fit(texts, ctx)
     out = m.generate(ctx.iloc[:10], random_state=3)
     assert out.notna().all(), "no row lost"
@@ -373,7 +387,9 @@ def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     assert m.last_usage_["completion_tokens"].gt(0).all()  # accounting per row
     assert Path(str(cache) + ".card.json").exists()
     # second run: a new client on the same cache; the server sees nothing
-    m2 = TextColumnModel(_backend(server, cache), n_shots=2, random_state=0, column_name="remarks")
+    m2 = TextColumnModel(
+        _chat_client(server, cache), n_shots=2, random_state=0, column_name="remarks"
+    )
     m2.fit(texts, ctx)
     again = m2.generate(ctx.iloc[:10], random_state=3)
     assert again.equals(out)
@@ -392,14 +408,14 @@ def test_openai_interrupted_run_resumes(server_factory, tmp_path):
     cache = tmp_path / "cache.sqlite"
     dying = server_factory(die_after=4)
     m = TextColumnModel(
-        _backend(dying, cache, max_retries=1, max_concurrency=2), n_shots=1, random_state=0
+        _chat_client(dying, cache, max_retries=1, max_concurrency=2), n_shots=1, random_state=0
     )
     m.fit(texts, ctx)
     with pytest.raises(LLMBackendError, match="re-run to resume"):
         m.generate(ctx.iloc[:10], random_state=0)
     assert len(dying.answered) == 4
     healthy = server_factory()
-    m2 = TextColumnModel(_backend(healthy, cache), n_shots=1, random_state=0)
+    m2 = TextColumnModel(_chat_client(healthy, cache), n_shots=1, random_state=0)
     m2.fit(texts, ctx)
     out = m2.generate(ctx.iloc[:10], random_state=0)
     assert out.notna().all()
@@ -408,7 +424,7 @@ def test_openai_interrupted_run_resumes(server_factory, tmp_path):
     # a server that never answers: LLMBackendError after the retries
     dead = server_factory()
     dead.close()
-    m3 = TextColumnModel(_backend(dead, None, max_retries=2), n_shots=1, random_state=0)
+    m3 = TextColumnModel(_chat_client(dead, None, max_retries=2), n_shots=1, random_state=0)
     m3.fit(texts, ctx)
     with pytest.raises(LLMBackendError, match="after 2 retries"):
         m3.generate(ctx.iloc[:2], random_state=9)
@@ -417,16 +433,16 @@ def test_openai_interrupted_run_resumes(server_factory, tmp_path):
 def test_openai_structured_output_request_shape(server_factory):
     seen = {}
     server = server_factory()
-    backend = _backend(server, None)
-    original = backend.client.chat.completions.create
+    chat_client = _chat_client(server, None)
+    original = chat_client.client.chat.completions.create
 
     def spy(**kw):
         seen.update(kw)
         return original(**kw)
 
-    backend.client.chat.completions.create = spy
+    chat_client.client.chat.completions.create = spy
     texts, ctx = _faa_like(10)
-    TextColumnModel(backend, n_shots=2, random_state=0).fit(texts, ctx).generate(ctx.iloc[:1])
+    TextColumnModel(chat_client, n_shots=2, random_state=0).fit(texts, ctx).generate(ctx.iloc[:1])
     assert seen["response_format"]["type"] == "json_schema"
     assert seen["response_format"]["json_schema"]["schema"]["required"] == ["text"]
     assert isinstance(seen["seed"], int)
@@ -435,12 +451,12 @@ def test_openai_structured_output_request_shape(server_factory):
 
 
 # ---------------------------------------------------------------------------------------------
-# Literature methods, with an in-process chat backend (same machinery, no HTTP)
+# Literature methods, with an in-process chat client (same machinery, no HTTP)
 # ---------------------------------------------------------------------------------------------
 
 
-class ScriptedChat(ChatBackend):
-    """A chat backend that answers with :func:`_answer_for`, counting tokens like the server."""
+class ScriptedChat(ChatClient):
+    """A chat client that answers with :func:`_answer_for`, counting tokens like the server."""
 
     kind = "scripted"
 
@@ -522,13 +538,13 @@ def test_personas_text_to_persona_expansion_and_steering():
     m = TextColumnModel(ScriptedChat(), personas=styles, random_state=0)
     m.fit(texts, ctx)
     out = m.generate(ctx, random_state=0)
-    row_personas = m.generator.generate(ctx, random_state=0)[1]["row_personas"]
+    row_personas = m.text_generator.generate(ctx, random_state=0)[1]["row_personas"]
     assert set(row_personas) == set(styles)
     for p, t in zip(row_personas, out, strict=True):
         assert (t == t.upper()) == ("shouts" in p)
     auto = TextColumnModel(ScriptedChat(), personas="auto", n_personas=4, n_persona_seeds=2)
     auto.fit(texts, ctx)
-    assert len(auto.generator.personas_) == 4
+    assert len(auto.text_generator.personas_) == 4
 
 
 def test_minhash_and_embedding_dedup():
@@ -609,7 +625,7 @@ def test_refinement_critique_and_rewrite():
     m = TextColumnModel(CatWriter(), refine=True, n_shots=1, random_state=0)
     m.fit(texts, ctx)
     out = m.generate(ctx, random_state=0)
-    drafts = m.generator.backend.prompts
+    drafts = m.text_generator.chat_client.prompts
     assert any("cat walked" in p[-1]["content"] for p in drafts)  # some drafts were criticized
     assert not any("cat" in t for t in out)
     assert out.str.contains("rewritten").sum() >= 1
@@ -661,7 +677,7 @@ def test_data_card_fingerprints(tmp_path):
     m.fit(texts.str.upper(), ctx)
     assert m.card_["fit"]["training_fingerprint"] != fp["training_inputs"]
     m.save(tmp_path / "saved")
-    back = TextColumnModel.load(tmp_path / "saved", backend=ScriptedChat())
+    back = TextColumnModel.load(tmp_path / "saved", chat_client=ScriptedChat())
     assert back.generate(ctx, random_state=0).notna().all()
 
 
@@ -722,22 +738,22 @@ def test_consistency_filter_unusable_when_text_says_nothing():
     assert not f.usable_
 
 
-def test_huggingface_backend_needs_transformers(tmp_path):
+def test_huggingface_chat_client_needs_transformers(tmp_path):
     try:
         import transformers  # noqa: F401
     except ImportError:
-        from llm_text import HuggingFaceBackend
+        from llm_text import HuggingFaceChatClient
 
         with pytest.raises(LLMBackendError, match="transformers"):
-            HuggingFaceBackend(tmp_path)
+            HuggingFaceChatClient(tmp_path)
     else:
         pytest.skip("transformers is installed")
 
 
-def test_offline_backend_instance_and_unconditioned():
+def test_offline_generator_instance_and_unconditioned():
     texts = pd.Series(["alpha beta", "gamma delta", "alpha gamma"] * 20)
-    backend = OfflineBackend(**tiny(max_epochs=1))
-    m = TextColumnModel(backend, max_length=8, random_state=0).fit(texts)
+    generator = OfflineTextGenerator(**tiny(max_epochs=1))
+    m = TextColumnModel(generator, max_length=8, random_state=0).fit(texts)
     assert m.generate(n=4).notna().all()
     with pytest.raises(InvalidDataError):
-        TextColumnModel(backend, hidden_dim=8)
+        TextColumnModel(generator, hidden_dim=8)

@@ -241,7 +241,7 @@ def test_save_load_gives_identical_samples(tmp_path, baseball_model):
     baseball_model.save(tmp_path / "m")
     loaded = TabularARGN.load(tmp_path / "m")
     a = loaded.sample(n_entities=20)
-    baseball_model._reset_stream()
+    baseball_model.restart_sampling()
     b = baseball_model.sample(n_entities=20)
     pd.testing.assert_frame_equal(a, b)
 

@@ -8,7 +8,7 @@ categorical sub-columns. Each encoding type lives in its own module with the sam
     chunks, so chunks can be analyzed in parallel.
 ``reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Generator) -> dict``
     Merges partial statistics into the final, JSON-serializable ``stats`` of the column. This is
-    where value protection (rare categories, extreme values; see :mod:`tabargn.encoding.privacy`)
+    where value protection (rare categories, extreme values; see :mod:`tabargn.encoding.value_protection`)
     is applied. ``stats["sub_columns"]`` is a list of ``{"name": str, "cardinality": int}``.
 ``encode(values: pd.Series, stats: dict) -> np.ndarray``
     ``int64`` array of shape ``[n_rows, n_sub_columns]``; every code ``0 <= c < cardinality``.

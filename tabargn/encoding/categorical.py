@@ -10,7 +10,7 @@ Code layout (one integer per row, before the split)::
     next ...          kept categories, by training frequency (descending, ties by ``str(value)``)
 
 With value protection, a category held by fewer than ``k`` rows (``k`` uniform in 5..7, see
-:mod:`tabargn.encoding.privacy`) leaves the vocabulary: its rows encode to RARE, the stats never
+:mod:`tabargn.encoding.value_protection`) leaves the vocabulary: its rows encode to RARE, the stats never
 mention it, and :func:`decode` resamples RARE codes from the kept categories in proportion to their
 training counts, so no placeholder ever reaches the output.
 
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from tabargn.encoding import privacy
+from tabargn.encoding.value_protection import draw_k, rare_mask
 from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
 
 __all__ = [
@@ -253,7 +253,7 @@ def analyze(values: pd.Series) -> dict:
 def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Generator) -> dict:
     """Merges partial statistics into the final stats of the column.
 
-    Value protection: with ``k = privacy.draw_k(rng)``, categories with fewer than ``k`` rows are
+    Value protection: with ``k = draw_k(rng)``, categories with fewer than ``k`` rows are
     dropped (their rows encode to RARE). If that would drop every category, the most frequent one
     is kept so that decoding always has a category to produce.
 
@@ -280,8 +280,8 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     items = sorted(merged.values(), key=lambda vc: (-vc[1], str(vc[0])))
     has_rare = False
     if value_protection and items:
-        k = privacy.draw_k(rng)
-        rare = privacy.rare_mask([c for _, c in items], k)
+        k = draw_k(rng)
+        rare = rare_mask([c for _, c in items], k)
         kept = [item for item, r in zip(items, rare, strict=True) if not r]
         if not kept:
             kept = items[:1]

@@ -13,7 +13,7 @@ data had missing values, and the other sub-columns take code 0 on NULL rows.
 
 Decoding clamps impossible dates (Feb 30 -> Feb 28/29) to the month's last day and the result into
 the fitted range. Value protection clips the range to the ``k``-th smallest and largest datetimes
-(:mod:`tabargn.encoding.privacy`); a column with fewer than ``2k`` values collapses to its median.
+(:mod:`tabargn.encoding.value_protection`); a column with fewer than ``2k`` values collapses to its median.
 
 Time zones: tz-aware columns are encoded in UTC (no ambiguous or missing wall times at daylight
 saving changes) and decoded back to the original zone (``stats["tz"]``). Hour-of-day patterns
@@ -31,8 +31,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from tabargn.encoding import privacy
 from tabargn.encoding.categorical import _as_prev, allowed_prefix_mask
+from tabargn.encoding.value_protection import K_MAX, draw_k, kth_largest, kth_smallest
 from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
 
 __all__ = ["PARTS", "analyze", "reduce", "encode", "decode", "where_mask", "clip"]
@@ -162,9 +162,9 @@ def analyze(values: pd.Series) -> dict:
         "n": int(n),
         "n_null": int(null.sum()),
         "tz": tz,
-        "low": [int(i) for i in v[: privacy.K_MAX]],
-        "high": [int(i) for i in v[max(n - privacy.K_MAX, 0) :]],
-        "all": [int(i) for i in v] if n <= 2 * privacy.K_MAX else None,
+        "low": [int(i) for i in v[:K_MAX]],
+        "high": [int(i) for i in v[max(n - K_MAX, 0) :]],
+        "all": [int(i) for i in v] if n <= 2 * K_MAX else None,
         "parts": parts,
     }
 
@@ -199,9 +199,9 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     high = np.sort(np.concatenate([np.asarray(p["high"], dtype=np.int64) for p in filled]))
     lo, hi = int(low[0]), int(high[-1])
     if value_protection:
-        k = privacy.draw_k(rng)
+        k = draw_k(rng)
         if n_total >= 2 * k:
-            lo, hi = int(privacy.kth_smallest(low, k)), int(privacy.kth_largest(high, k))
+            lo, hi = int(kth_smallest(low, k)), int(kth_largest(high, k))
         else:  # too few values to hide the extremes: collapse to the (lower) median
             every = np.sort(np.concatenate([np.asarray(p["all"], dtype=np.int64) for p in filled]))
             lo = hi = int(every[(len(every) - 1) // 2])

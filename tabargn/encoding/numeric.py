@@ -10,7 +10,7 @@ Precision: integer-valued columns decode to integers; otherwise the smallest num
 arbitrary floats). The grid is refined further by the greatest common divisor of the values on
 that grid (amounts that are multiples of 25 decode to multiples of 25): ``stats["step"]``.
 
-Value protection (:mod:`tabargn.encoding.privacy`): the range is clipped to ``[k-th smallest,
+Value protection (:mod:`tabargn.encoding.value_protection`): the range is clipped to ``[k-th smallest,
 k-th largest]`` value (a column with fewer than ``2k`` values collapses to its median), so a
 single outlier never reaches the stats or the output.
 
@@ -44,8 +44,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from tabargn.encoding import privacy
 from tabargn.encoding.categorical import _as_prev, allowed_prefix_mask
+from tabargn.encoding.value_protection import K_MAX, draw_k, kth_largest, kth_smallest
 from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
 
 __all__ = [
@@ -215,8 +215,8 @@ def analyze(values: pd.Series) -> dict:
         "gcd": gcd,
         "values": _plain(u, integer),
         "weights": weights,
-        "low": _plain(v[: privacy.K_MAX], integer),
-        "high": _plain(v[max(n - privacy.K_MAX, 0) :], integer),
+        "low": _plain(v[:K_MAX], integer),
+        "high": _plain(v[max(n - K_MAX, 0) :], integer),
     }
 
 
@@ -266,12 +266,12 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     w = np.concatenate([np.asarray(p["weights"], dtype=np.float64) for p in filled])
     u, w = _merge(u, w)
 
-    k = privacy.draw_k(rng) if value_protection else 1
+    k = draw_k(rng) if value_protection else 1
     if value_protection:
         low = np.sort(np.concatenate([np.asarray(p["low"], dtype=np.float64) for p in filled]))
         high = np.sort(np.concatenate([np.asarray(p["high"], dtype=np.float64) for p in filled]))
         if n_total >= 2 * k:
-            lo, hi = float(privacy.kth_smallest(low, k)), float(privacy.kth_largest(high, k))
+            lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
         else:  # too few values to hide the extremes: collapse to the median
             lo = hi = float(_weighted_quantiles(u, w, np.array([0.5]))[0])
         u, w = _merge(np.clip(u, lo, hi), w)

@@ -2,7 +2,7 @@
 
 For each step ``t`` the LSTM state of every still-running entity advances by one event (O(1) work
 per step and entity; the state is carried, never recomputed from the start), then the event is
-drawn sub-column by sub-column as in flat mode (:func:`tabargn.sampling.sample_codes`), with the
+drawn sub-column by sub-column as in flat mode (:func:`tabargn.generation.draw_sub_columns`), with the
 first regressor layer tabulated once for the whole run (:meth:`ARGN.first_layer_tables`).
 Entities are processed longest first, so the running ones are always a prefix of the batch (no
 gathers). Seed events (completion) are fed to the history verbatim; their unknown cells, if any,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from tabargn.sampling import Constraint, sample_codes
+from tabargn.generation import Constraint, draw_sub_columns
 from tabargn.sequential.network import SequenceNetwork
 
 __all__ = ["generate_sequences"]
@@ -46,8 +46,8 @@ def generate_sequences(
             first ``seed_lengths[e]`` events.
         seed_known: bool ``[n_seed, C]``, which seed cells are given (others are drawn).
         seed_lengths: int64 ``[E]``, seed events per entity (``<= lengths``).
-        constraint: Optional allowed-codes callback, as in :func:`tabargn.sampling.generate`.
-        temperature, top_p: See :func:`tabargn.sampling.sample_codes`.
+        constraint: Optional allowed-codes callback, as in :func:`tabargn.generation.generate`.
+        temperature, top_p: See :func:`tabargn.generation.draw_sub_columns`.
         generator: Torch random generator.
         batch_entities: Entities per batch.
 
@@ -92,24 +92,19 @@ def generate_sequences(
                 rows = seed_offsets[ents[seeded]] + t
                 codes[seeded] = seed_codes[rows]
                 known[seeded] = seed_known[rows]
-            rows_all = torch.arange(n)
-            for sub in order:
-                missing = ~known[:, sub]
-                if not missing.any():
-                    continue
-                todo = slice(None) if missing.all() else missing.nonzero().squeeze(1)
-                logits = argn.sub_column_logits(
-                    sub, codes[todo], known[todo], context[todo], tables
-                )
-                allowed = constraint(sub, rows_all[todo], codes[todo]) if constraint else None
-                codes[todo, sub] = sample_codes(
-                    logits,
-                    allowed=allowed,
-                    temperature=temperature,
-                    top_p=top_p,
-                    generator=generator,
-                )
-                known[todo, sub] = True
+            draw_sub_columns(
+                argn,
+                codes,
+                known,
+                order=order,
+                rows=torch.arange(n),
+                context=context,
+                tables=tables,
+                constraint=constraint,
+                temperature=temperature,
+                top_p=top_p,
+                generator=generator,
+            )
             out[offsets[ents[:n]] + t] = codes
             prev = codes
     return out

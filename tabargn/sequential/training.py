@@ -1,25 +1,21 @@
 """Training of the :class:`SequenceNetwork` with Lightning (same recipe as flat mode).
 
-AdamW with ReduceLROnPlateau, EarlyStopping on the validation loss (nats per event) and the best
-weights restored at the end, reusing :mod:`tabargn.training`'s callbacks. Windows of long
+AdamW with ReduceLROnPlateau, early stopping on a relative gain of the validation loss (nats
+per event) and the best weights restored at the end: the Trainer, callbacks and optimizer come
+from :mod:`tabargn.trainer`, like every other model here. Windows of long
 sequences are trained with truncated back-propagation: the LSTM state is carried into a window
 without gradients (:meth:`SequenceNetwork.window_contexts`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import time
-import warnings
 
-import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 
 from tabargn.sequential.data import SequenceDataModule
 from tabargn.sequential.network import SequenceNetwork
-from tabargn.training import BestWeights, TrainingConfig, resolve_device
+from tabargn.trainer import TrainingConfig, TrainingModule, fit_with_validation
 
 __all__ = ["SequenceModule", "fit_sequence_network", "default_batch_events"]
 
@@ -30,15 +26,15 @@ def default_batch_events(n_events: int) -> int:
     return int(min(4096, max(64, 2 ** round(math.log2(target)))))
 
 
-class SequenceModule(L.LightningModule):
-    """LightningModule around :class:`SequenceNetwork` (loss: nats per event)."""
+class SequenceModule(TrainingModule):
+    """LightningModule around :class:`SequenceNetwork` (loss: nats per event).
+
+    Its learning-rate rule is the flat one with ``base=2e-3, cap=4e-3`` (an LSTM tolerates
+    less than the flat network).
+    """
 
     def __init__(self, network: SequenceNetwork, config: TrainingConfig, batch_events: int):
-        super().__init__()
-        self.network = network
-        self.config = config
-        self.lr = config.learning_rate or min(2e-3 * math.sqrt(batch_events / 256), 4e-3)
-        self._val_generator: torch.Generator | None = None
+        super().__init__(network, config, batch_events, base_lr=2e-3, max_lr=4e-3)
 
     def _loss(self, batch: dict, generator=None) -> tuple[torch.Tensor, int]:
         return self.network.window_loss(
@@ -51,24 +47,9 @@ class SequenceModule(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=max(n, 1))
         return loss
 
-    def on_validation_epoch_start(self) -> None:
-        self._val_generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        total, n = self._loss(batch, self._val_generator)
+        total, n = self._loss(batch, self.val_generator)
         self.log("val_loss", total / max(n, 1), prog_bar=True, batch_size=max(n, 1), on_epoch=True)
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.lr, weight_decay=self.config.weight_decay
-        )
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=0.5, patience=max(1, self.config.patience // 2 - 1)
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"},
-        }
 
 
 def fit_sequence_network(
@@ -108,43 +89,11 @@ def fit_sequence_network(
         validation_share=config.validation_share,
         seed=config.seed,
     )
-    module = SequenceModule(network, config, batch_events)
-    best = BestWeights()
-    accelerator, precision = resolve_device(config.device)
-    callbacks = [best, EarlyStopping(monitor="val_loss", patience=config.patience, mode="min")]
-    if not config.verbose:
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        max_epochs=config.max_epochs,
-        max_time={"seconds": config.max_time} if config.max_time else None,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=bool(config.verbose),
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*srun.*")
-        trainer.fit(module, datamodule=data)
-    network.cpu()
+    summary = fit_with_validation(SequenceModule(network, config, batch_events), data, config)
     return {
-        "epochs": trainer.current_epoch,
-        "best_epoch": best.best_epoch,
-        "best_val_loss": best.best,
-        "seconds": time.perf_counter() - started,
+        **summary,
         "batch_events": batch_events,
         "window": window,
-        "learning_rate": module.lr,
-        "accelerator": accelerator,
-        "precision": precision,
         "n_train_events": data.n_train_events,
         "n_train_entities": data.n_train_entities,
-        "history": best.history,
     }

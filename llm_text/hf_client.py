@@ -1,8 +1,8 @@
-"""Backend for a local Hugging Face causal language model loaded from a directory.
+"""Chat client for a local Hugging Face causal language model loaded from a directory.
 
 An optional extra: it needs ``transformers`` (and ``peft`` for a LoRA adapter), imported only when
-the backend is created. Nothing is downloaded: ``model_dir`` must hold the weights and tokenizer.
-Prompts are the same chat messages as for :class:`~llm_text.openai_backend.OpenAIBackend`,
+the client is created. Nothing is downloaded: ``model_dir`` must hold the weights and tokenizer.
+Prompts are the same chat messages as for :class:`~llm_text.openai_client.OpenAIChatClient`,
 rendered with the tokenizer's chat template (or plain ``role: content`` lines when it has none).
 """
 
@@ -12,19 +12,19 @@ from pathlib import Path
 
 from tabargn.errors import LLMBackendError
 
-from .chat import ChatBackend, ChatRequest, RetryableError
+from .chat import ChatClient, ChatRequest, RetryableError
 
-__all__ = ["HuggingFaceBackend"]
+__all__ = ["HuggingFaceChatClient"]
 
 
-class HuggingFaceBackend(ChatBackend):
+class HuggingFaceChatClient(ChatClient):
     """A local causal LM (optionally with a LoRA adapter) used through chat prompts.
 
     Args:
         model_dir: Directory with a ``transformers`` causal LM and its tokenizer.
         lora_dir: Optional directory of a ``peft`` LoRA adapter to apply.
         device: Torch device (default ``"cpu"``).
-        **kwargs: :class:`~llm_text.chat.ChatBackend` settings (``cache_path``,
+        **kwargs: :class:`~llm_text.chat.ChatClient` settings (``cache_path``,
             ``temperature``, ``max_tokens``...). ``max_concurrency`` is forced to 1.
 
     Raises:
@@ -48,7 +48,7 @@ class HuggingFaceBackend(ChatBackend):
             import transformers
         except ImportError as exc:
             raise LLMBackendError(
-                "the Hugging Face backend needs the optional package 'transformers' "
+                "the Hugging Face chat client needs the optional package 'transformers' "
                 "(pip install transformers; add peft for LoRA adapters)"
             ) from exc
         self.model_dir = str(model_dir)

@@ -1,4 +1,4 @@
-"""Backend for any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp, Ollama...).
+"""Chat client for any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp, Ollama).
 
 Uses the official ``openai`` client with its own retries switched off (``max_retries=0``): this
 module retries itself so every retry is counted and the backoff is deterministic.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tabargn.errors import LLMBackendError
 
-from .chat import ChatBackend, ChatRequest, RetryableError, parse_answer
+from .chat import ChatClient, ChatRequest, RetryableError, parse_answer
 
-__all__ = ["OpenAIBackend"]
+__all__ = ["OpenAIChatClient"]
 
 
 def _retry_after(exc) -> float | None:
@@ -27,7 +27,7 @@ def _retry_after(exc) -> float | None:
         return None
 
 
-class OpenAIBackend(ChatBackend):
+class OpenAIChatClient(ChatClient):
     """Chat completions from an OpenAI-compatible HTTP server.
 
     Args:
@@ -42,7 +42,7 @@ class OpenAIBackend(ChatBackend):
             ``json_schema``) and read the ``text`` field (default ``True``). Servers without
             support can use ``False``: the whole answer is the text.
         client: An already configured ``openai.OpenAI`` client (its retries should be 0).
-        **kwargs: :class:`~llm_text.chat.ChatBackend` settings: ``cache_path``,
+        **kwargs: :class:`~llm_text.chat.ChatClient` settings: ``cache_path``,
             ``max_concurrency``, ``max_retries``, ``backoff_base``, ``backoff_max``,
             ``temperature``, ``max_tokens``, ``price_per_million_input``,
             ``price_per_million_output``.

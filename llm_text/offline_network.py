@@ -1,0 +1,245 @@
+"""The offline text model's network and vocabulary: a row-conditioned LSTM language model.
+
+A byte-level BPE tokenizer is trained on the column with ``tokenizers`` (:func:`train_tokenizer`).
+:class:`ConditionalLM` reads, at every step, the token embedding concatenated with a *context
+vector* of the row, and the same vector also sets the LSTM's initial state. The context vector is
+the sum of one learned embedding per tabular column code (:class:`~llm_text.context.ContextEncoder`:
+categorical top-k codes, numeric quantile bins), passed through a small MLP. A logistic head on the
+context vector predicts whether the row's text is missing.
+
+:func:`sample_tokens` draws token ids for a batch of rows; training lives in
+:mod:`llm_text.offline_training`, the user-facing class in :mod:`llm_text.offline`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = [
+    "PAD",
+    "BOS",
+    "EOS",
+    "NA",
+    "SPECIAL_TOKENS",
+    "ConditionalLM",
+    "train_tokenizer",
+    "encode_texts",
+    "blank_token_ids",
+    "sample_tokens",
+]
+
+PAD, BOS, EOS, NA = 0, 1, 2, 3
+SPECIAL_TOKENS = ["[PAD]", "[BOS]", "[EOS]", "[NA]"]
+
+
+class ConditionalLM(nn.Module):
+    """LSTM language model conditioned on a per-row context vector.
+
+    Shapes: ``tokens`` ``[batch, time]`` int64, ``codes`` ``[batch, n_context_columns]`` int64;
+    ``forward`` returns logits ``[batch, time, vocab]`` float32 and the missing logit ``[batch]``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cardinalities: list[int],
+        embedding_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        context_dim: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        self.hidden_dim = hidden_dim
+        self.context_dim = context_dim
+        self.tok = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
+        offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]) if cardinalities else []
+        self.register_buffer(
+            "offsets", torch.as_tensor(offsets, dtype=torch.long), persistent=False
+        )
+        self.ctx_emb = nn.Embedding(max(1, int(sum(cardinalities))), context_dim)
+        self.ctx_bias = nn.Parameter(torch.zeros(context_dim))
+        self.ctx_mlp = nn.Sequential(nn.Linear(context_dim, context_dim), nn.Tanh())
+        self.init_state = nn.Linear(context_dim, 2 * num_layers * hidden_dim)
+        self.lstm = nn.LSTM(
+            embedding_dim + context_dim,
+            hidden_dim,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_dim, vocab_size)
+        self.missing_head = nn.Linear(context_dim, 1)
+
+    def start_missing_rate(self, rate: float) -> None:
+        """Sets the missing head to predict ``rate`` for every row (zero weights, logit bias), so
+        the missing rate is right from the first training step."""
+        rate = min(max(rate, 1e-4), 1 - 1e-4)
+        with torch.no_grad():
+            self.missing_head.weight.zero_()
+            self.missing_head.bias.fill_(math.log(rate / (1 - rate)))
+
+    def missing_logit(self, ctx: torch.Tensor) -> torch.Tensor:
+        """``[batch, context_dim]`` -> ``[batch]`` logit of "the text is missing"."""
+        return self.missing_head(ctx).squeeze(-1)
+
+    def context_vector(self, codes: torch.Tensor) -> torch.Tensor:
+        """``[batch, n_cols]`` codes -> ``[batch, context_dim]`` context vector."""
+        batch = codes.shape[0]
+        if codes.shape[1] == 0:
+            summed = self.ctx_bias.expand(batch, -1)
+        else:
+            emb = self.ctx_emb(codes + self.offsets)  # [B, C, D]
+            summed = emb.sum(1) / math.sqrt(codes.shape[1]) + self.ctx_bias
+        return self.ctx_mlp(summed)
+
+    def initial_state(self, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[batch, context_dim]`` -> LSTM ``(h, c)``, each ``[num_layers, batch, hidden]``."""
+        batch = ctx.shape[0]
+        hc = torch.tanh(self.init_state(ctx)).view(batch, 2, self.num_layers, self.hidden_dim)
+        h = hc[:, 0].transpose(0, 1).contiguous()
+        c = hc[:, 1].transpose(0, 1).contiguous()
+        return h, c
+
+    def step(self, tokens: torch.Tensor, ctx: torch.Tensor, state):
+        """Run ``tokens`` ``[B, T]`` from ``state``; returns (logits ``[B, T, V]``, new state)."""
+        x = self.tok(tokens)
+        x = torch.cat([x, ctx.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+        y, state = self.lstm(self.drop(x), state)
+        return self.out(self.drop(y)), state
+
+    def forward(self, tokens: torch.Tensor, codes: torch.Tensor):
+        """Returns (token logits ``[B, T, V]``, missing logit ``[B]``)."""
+        ctx = self.context_vector(codes)
+        logits, _ = self.step(tokens, ctx, self.initial_state(ctx))
+        return logits, self.missing_logit(ctx)
+
+
+# ----------------------------------------------------------------------------------- vocabulary
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE ``tokenizers.Tokenizer`` trained on ``texts`` (special tokens first)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    for i, name in enumerate(SPECIAL_TOKENS):
+        if tok.token_to_id(name) != i:
+            raise RuntimeError("tokenizer special tokens are not at their fixed ids")
+    return tok
+
+
+def encode_texts(tokenizer, texts: pd.Series, max_length: int) -> tuple[list[list[int]], int]:
+    """Token sequences of the training rows and how many texts were truncated.
+
+    A text becomes ``[BOS, ids..., EOS]``; one longer than ``max_length`` tokens is cut to
+    ``[BOS, first max_length ids]`` (no EOS); a missing text is ``[BOS]`` alone (only the missing
+    head learns from it).
+    """
+    values = texts.tolist()
+    present = [t for t in values if isinstance(t, str)]
+    encodings = iter(tokenizer.encode_batch(present) if present else [])
+    sequences: list[list[int]] = []
+    truncated = 0
+    for t in values:
+        if not isinstance(t, str):
+            sequences.append([BOS])
+            continue
+        ids = next(encodings).ids
+        if len(ids) > max_length:
+            truncated += 1
+            sequences.append([BOS, *ids[:max_length]])
+        else:
+            sequences.append([BOS, *ids, EOS])
+    return sequences, truncated
+
+
+def blank_token_ids(tokenizer) -> torch.Tensor:
+    """Ids of the non-special tokens that decode to whitespace only (or nothing)."""
+    ids = [
+        i
+        for i in range(len(SPECIAL_TOKENS), tokenizer.get_vocab_size())
+        if not tokenizer.decode([i], skip_special_tokens=True).strip()
+    ]
+    return torch.as_tensor(ids, dtype=torch.long)
+
+
+# ------------------------------------------------------------------------------------- sampling
+@torch.no_grad()
+def sample_tokens(
+    model: ConditionalLM,
+    codes: torch.Tensor,
+    max_length: int,
+    generator: torch.Generator,
+    *,
+    temperature: float,
+    top_p: float,
+    blank_ids: torch.Tensor,
+    allow_missing: bool,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Sample one batch of rows.
+
+    Args:
+        model: The trained network, in eval mode.
+        codes: ``[batch, n_context_columns]`` context codes.
+        max_length: Maximum tokens per text.
+        generator: Random stream of the missing draws and the token draws.
+        temperature: Softmax temperature.
+        top_p: Nucleus sampling mass (1.0: plain sampling).
+        blank_ids: Tokens a text may not start with (:func:`blank_token_ids`).
+        allow_missing: False: no row is drawn missing (the missing head is not used).
+
+    Returns:
+        ``(ids, is_missing, used)``: ``[batch, max_length]`` token ids (PAD after the end),
+        ``[batch]`` bool rows drawn missing, and the number of tokens generated.
+    """
+    batch = codes.shape[0]
+    ctx = model.context_vector(codes)
+    state = model.initial_state(ctx)
+    tokens = torch.full((batch, 1), BOS, dtype=torch.long)
+    p_missing = torch.sigmoid(model.missing_logit(ctx))
+    if not allow_missing:
+        p_missing = torch.zeros_like(p_missing)
+    is_na = torch.rand(batch, generator=generator) < p_missing
+    done = is_na.clone()
+    generated = torch.full((batch, max_length), PAD, dtype=torch.long)
+    used = 0
+    for t in range(max_length):
+        logits, state = model.step(tokens, ctx, state)
+        logits = logits[:, -1] / temperature
+        logits[:, PAD] = -math.inf
+        logits[:, BOS] = -math.inf
+        logits[:, NA] = -math.inf  # reserved id, unused since missingness has its own head
+        if t == 0:
+            logits[:, EOS] = -math.inf  # never an empty text
+            logits[:, blank_ids] = -math.inf  # cleaned texts never start blank
+        probs = torch.softmax(logits, dim=-1)
+        if top_p < 1.0:
+            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            cum = sorted_p.cumsum(-1)
+            sorted_p[(cum - sorted_p) > top_p] = 0.0
+            probs = torch.zeros_like(probs).scatter_(-1, idx, sorted_p)
+        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        nxt[done] = PAD
+        done |= nxt == EOS
+        used += int((~done).sum())
+        generated[:, t] = torch.where(nxt == EOS, PAD, nxt)
+        if bool(done.all()):
+            break
+        tokens = nxt.unsqueeze(1)
+    return generated, is_na, used
