@@ -581,6 +581,7 @@ def write_table(results: Path) -> Path:
             "sample rows/s",
             "peak MB",
             "device",
+            "strategy",
             "threads",
             "epochs",
         ]
@@ -614,6 +615,7 @@ def write_table(results: Path) -> Path:
                 _fmt(w.get("sample_rows_per_s"), 0),
                 _fmt(w.get("peak_rss_mb"), 0),
                 w.get("device") or "–",
+                w.get("strategy") or "single process",
                 str(env.get("torch_threads", "–")) if r["generator"] != "gaussian_copula" else "–",
                 (f"**{ep}** (cap)" if ep is not None else "default")
                 if r["generator"] in EPOCH_GENERATORS
@@ -626,7 +628,7 @@ def write_table(results: Path) -> Path:
             lines.append("| " + " | ".join(str(x) for x in row) + " |")
         ref = next((flatten(r["metrics"]) for r in rs if r.get("metrics")), None)
         if ref and any(c.get("holdout") in ref for c in METRIC_COLUMNS):
-            row = ["holdout (real data, reference)"] + ["–"] * 8
+            row = ["holdout (real data, reference)"] + ["–"] * 9
             row += [
                 _fmt(ref.get(c["holdout"])) if c.get("holdout") else "–" for c in METRIC_COLUMNS
             ] + ["–", "–"]

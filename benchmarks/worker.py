@@ -174,10 +174,17 @@ def environment() -> dict:
     return env
 
 
+# device and strategy as reported by the generator itself after fit (tabargn records them)
+REPORTED: dict = {}
+
+
 def device_used(generator: str, env: dict) -> str:
     if generator == "gaussian_copula":
         return "cpu"  # no torch involved
-    # tabargn, mostlyai-engine and SDV's CTGAN/TVAE (enable_gpu=True by default) all pick CUDA when present
+    if REPORTED.get("device"):
+        device = REPORTED["device"]
+        return f"{device} ({env['cuda_device']})" if device.startswith("cuda") else device
+    # mostlyai-engine and SDV's CTGAN/TVAE (enable_gpu=True by default) pick CUDA when present
     return f"cuda ({env['cuda_device']})" if env.get("cuda_available") else "cpu"
 
 
@@ -201,7 +208,14 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             kw["max_epochs"] = epochs
         params = dict(kw)
         model = TabularARGN(**kw)
-        return model.fit, (lambda n: model.sample(n_samples=n)), params
+
+        def fit(df):
+            model.fit(df)
+            # what the model says it trained on, not what the machine has
+            REPORTED["device"] = model.training_.get("device")
+            REPORTED["strategy"] = model.training_.get("strategy")
+
+        return fit, (lambda n: model.sample(n_samples=n)), params
     if name == "mostlyai-engine":
         from mostlyai.engine import TabularARGN
 
@@ -351,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         rec["peak_rss_mb"] = max(rec["peak_rss_polled_mb"], rec["ru_maxrss_self_mb"])
         env = environment()
         rec["device"] = device_used(a.generator, env)
+        rec["strategy"] = REPORTED.get("strategy") or "single process"
         rec["env"] = env
         with open(a.timings_json, "w") as f:
             json.dump(rec, f, indent=2, default=str)

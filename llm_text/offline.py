@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tabargn.device import check_device, torch_device
 from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 
 from ._text import clean_text
@@ -68,6 +69,10 @@ class OfflineTextGenerator:
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
+        device: Where training and generation run (default ``"cpu"``; ``"cuda"``,
+            ``"cuda:N"``, ``"mps"``, ``"auto"``; see :mod:`tabargn.device`). Inside
+            :class:`tabargn.TabularARGN` it follows the estimator's ``device``. The same seed
+            gives the same texts on the same device.
     """
 
     kind = "offline"
@@ -93,6 +98,7 @@ class OfflineTextGenerator:
         context_top_k: int = 50,
         context_bins: int = 10,
         generation_batch_size: int = 512,
+        device: str = "cpu",
     ) -> None:
         self.params = {
             "vocab_size": int(vocab_size),
@@ -113,6 +119,7 @@ class OfflineTextGenerator:
             "context_top_k": int(context_top_k),
             "context_bins": int(context_bins),
             "generation_batch_size": int(generation_batch_size),
+            "device": check_device(device),
         }
         if not 0 <= self.params["val_fraction"] < 1:
             raise InvalidDataError("val_fraction must be in [0, 1)")
@@ -243,7 +250,10 @@ class OfflineTextGenerator:
             raise NotFittedError("OfflineTextGenerator is not fitted: call fit() first")
         max_length = int(max_length or self.max_length)
         codes = torch.as_tensor(self.encoder.transform(context), dtype=torch.long)
-        gen = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
+        device = torch_device(self.params["device"])
+        self.network.to(device)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(0 if random_state is None else int(random_state))
         bs = self.params["generation_batch_size"]
         out: list[str | float] = []
         n_tokens = 0
@@ -330,7 +340,7 @@ class OfflineTextGenerator:
         from tokenizers import Tokenizer
 
         try:
-            generator = cls(**config["params"])
+            generator = cls(**{**config["params"], "device": "cpu"})  # loads on the CPU
             generator.max_length = config["max_length"]
             generator.missing_rate = float(config.get("missing_rate", 0.0))
             generator.fit_info = config.get("fit_info", {})

@@ -198,7 +198,8 @@ def sample_tokens(
         model: The trained network, in eval mode.
         codes: ``[batch, n_context_columns]`` context codes.
         max_length: Maximum tokens per text.
-        generator: Random stream of the missing draws and the token draws.
+        generator: Random stream of the missing draws and the token draws, on the device
+            the model is on (the work runs there).
         temperature: Softmax temperature.
         top_p: Nucleus sampling mass (1.0: plain sampling).
         blank_ids: Tokens a text may not start with (:func:`blank_token_ids`).
@@ -206,18 +207,20 @@ def sample_tokens(
 
     Returns:
         ``(ids, is_missing, used)``: ``[batch, max_length]`` token ids (PAD after the end),
-        ``[batch]`` bool rows drawn missing, and the number of tokens generated.
+        ``[batch]`` bool rows drawn missing (both on the CPU), and the number of tokens
+        generated.
     """
     batch = codes.shape[0]
-    ctx = model.context_vector(codes)
+    device = generator.device
+    ctx = model.context_vector(codes.to(device))
     state = model.initial_state(ctx)
-    tokens = torch.full((batch, 1), BOS, dtype=torch.long)
+    tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=device)
     p_missing = torch.sigmoid(model.missing_logit(ctx))
     if not allow_missing:
         p_missing = torch.zeros_like(p_missing)
-    is_na = torch.rand(batch, generator=generator) < p_missing
+    is_na = torch.rand(batch, generator=generator, device=device) < p_missing
     done = is_na.clone()
-    generated = torch.full((batch, max_length), PAD, dtype=torch.long)
+    generated = torch.full((batch, max_length), PAD, dtype=torch.long, device=device)
     used = 0
     for t in range(max_length):
         logits, state = model.step(tokens, ctx, state)
@@ -227,7 +230,7 @@ def sample_tokens(
         logits[:, NA] = -math.inf  # reserved id, unused since missingness has its own head
         if t == 0:
             logits[:, EOS] = -math.inf  # never an empty text
-            logits[:, blank_ids] = -math.inf  # cleaned texts never start blank
+            logits[:, blank_ids.to(device)] = -math.inf  # cleaned texts never start blank
         probs = torch.softmax(logits, dim=-1)
         if top_p < 1.0:
             sorted_p, idx = probs.sort(dim=-1, descending=True)
@@ -242,4 +245,4 @@ def sample_tokens(
         if bool(done.all()):
             break
         tokens = nxt.unsqueeze(1)
-    return generated, is_na, used
+    return generated.cpu(), is_na.cpu(), used

@@ -35,9 +35,6 @@ __all__ = [
     "train_network",
 ]
 
-#: Training device of the offline model (an option can replace it; the Trainer factory reads
-#: ``TrainingConfig.device``). The sampler in :mod:`llm_text.offline` runs on the CPU.
-DEVICE = "cpu"
 WEIGHT_DECAY = 0.01
 GRADIENT_CLIP_NORM = 1.0
 VALIDATION_BATCH_SIZE = 256
@@ -55,7 +52,7 @@ def training_config(params: dict, *, seed: int, verbose: int) -> TrainingConfig:
         weight_decay=WEIGHT_DECAY,
         patience=params["patience"],
         validation_share=params["val_fraction"],
-        device=DEVICE,
+        device=params["device"],
         seed=seed,
         verbose=int(verbose),
     )

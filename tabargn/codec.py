@@ -349,6 +349,11 @@ class TableCodec:
                     allowed[rows_no_null, 0] = False
             return allowed
 
+        restricted = {sub for s in slots if s.spec.name in specs for sub in s.subs}
+        restricted |= {sub for s in slots if s.spec.name in split for sub in s.subs[1:]}
+        if no_null is not None:
+            restricted |= {s.start for s in slots if s.has_null}
+        constraint.subs = frozenset(restricted)  # the sub-columns it may restrict
         return constraint
 
     # ----------------------------------------------------------------- serialization

@@ -9,7 +9,19 @@ import lightning as L
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-__all__ = ["CodeRows", "CodesDataModule", "split_rows"]
+__all__ = ["CodeRows", "CodesDataModule", "split_rows", "pins_memory"]
+
+
+def pins_memory(datamodule: L.LightningDataModule) -> bool:
+    """True when the batches go to a CUDA device: page-locked batches copy to it faster.
+
+    The loaders use no worker processes (``num_workers=0``): a batch is one slice of a tensor
+    already in memory, which worker processes would only copy again. Under DDP, Lightning wraps
+    the batch sampler in a distributed sampler, so each rank trains on its own share of the
+    batches.
+    """
+    trainer = datamodule.trainer
+    return bool(trainer is not None and trainer.strategy.root_device.type == "cuda")
 
 
 class CodeRows(Dataset):
@@ -69,7 +81,7 @@ class CodesDataModule(L.LightningDataModule):
             else SequentialSampler(data)
         )
         sampler = BatchSampler(base, batch_size=self.batch_size, drop_last=False)
-        return DataLoader(data, sampler=sampler, batch_size=None)
+        return DataLoader(data, sampler=sampler, batch_size=None, pin_memory=pins_memory(self))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_codes, shuffle=True)

@@ -60,6 +60,7 @@ when DP is requested.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -461,21 +462,18 @@ def fit_network_dp(
     module = DPARGNModule(
         network, config, sample_rate * n_rows, sample_rate, sigma, dp.max_grad_norm, max_steps
     )
+    config = dataclasses.replace(config, fp32=True)  # clipping and noise sums stay in fp32
     trainer = make_trainer(
         config, max_epochs=math.ceil(max_steps / steps_per_epoch), validate=False
     )
     run = run_fit(trainer, module, data, verbose=config.verbose)
-    network.cpu()
     steps = module.steps_done
     return {
-        "epochs": run["epochs"],
+        **run,
         "best_epoch": None,
         "best_val_loss": None,
-        "seconds": run["seconds"],
         "batch_size": batch_size,
         "learning_rate": module.lr,
-        "accelerator": run["accelerator"],
-        "precision": run["precision"],
         "n_train_rows": n_rows,
         "history": [],  # no per-epoch losses: they are data-dependent and not privatized
         "differential_privacy": True,

@@ -20,6 +20,7 @@ __all__ = [
     "ModelFileError",
     "LLMBackendError",
     "OptionalDependencyError",
+    "DeviceError",
 ]
 
 
@@ -62,3 +63,9 @@ class LLMBackendError(TabargnError, RuntimeError):
 class OptionalDependencyError(TabargnError, ImportError):
     """A feature needs an optional package that is not installed (the message says which extra
     to install, e.g. ``pip install "tabargn[dp]"`` for differential privacy)."""
+
+
+class DeviceError(InvalidDataError):
+    """A device was asked for that this machine does not have (``device="cuda"`` without a
+    GPU, ``"cuda:3"`` on a machine with two, ``"mps"`` off Apple silicon), or a device setting
+    that cannot work (``devices=2`` with ``device="cuda:1"``)."""

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from tabargn.codec import MODELLED_KINDS
+from tabargn.device import check_device, torch_device
 from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 from tabargn.flat import (
     FlatModel,
@@ -23,7 +26,7 @@ from tabargn.flat import (
     predict_proba_rows,
     sample_rows,
 )
-from tabargn.generation import sampling_stream
+from tabargn.generation import network_device, sampling_stream
 from tabargn.params import FitParams
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
@@ -62,7 +65,17 @@ class TabularARGN(BaseEstimator):
             ``max_length`` (tokens, default 128), ``curation``, ... and backend options
             (offline: ``max_epochs``, ``max_time``, ``hidden_dim``, ...; chat: ``n_shots``,
             ``personas``, ...). None for the defaults.
-        device: ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (a GPU with bf16-mixed if present).
+        device: Where training and inference run: ``"cpu"`` (default), ``"cuda"``,
+            ``"cuda:N"``, ``"mps"`` or ``"auto"`` (a GPU if present). GPUs train in bf16-mixed
+            precision where supported, fp32 elsewhere (see :mod:`tabargn.device`). After
+            ``fit`` the network stays on this device; ``load`` puts it on the CPU, and every
+            inference call takes ``device=`` to run elsewhere.
+        devices: Devices per node for training (Lightning's ``devices``; default 1): with
+            ``strategy="ddp"`` and ``devices=2`` two processes train on shards of the rows.
+        strategy: Lightning training strategy: ``"auto"`` (default, one device), ``"ddp"``
+            (one process per device, launched by re-running the calling script; replaced by
+            ``"ddp_notebook"`` in notebooks), ``"ddp_spawn"``, ``"ddp_notebook"``, ...
+        num_nodes: Machines for multi-node DDP (default 1).
         random_state: Seed covering fit and sample; None draws one (stored as ``seed_``).
         verbose: 0 silent, 1 progress bars.
         differential_privacy: None (default) or a dict to train the network with DP-SGD (needs
@@ -106,6 +119,9 @@ class TabularARGN(BaseEstimator):
         text_backend="offline",
         text_options: dict | None = None,
         device: str = "cpu",
+        devices: int | str = 1,
+        strategy: str = "auto",
+        num_nodes: int = 1,
         random_state: int | None = None,
         verbose: int = 1,
         differential_privacy: dict | None = None,
@@ -120,6 +136,9 @@ class TabularARGN(BaseEstimator):
         self.text_backend = text_backend
         self.text_options = text_options
         self.device = device
+        self.devices = devices
+        self.strategy = strategy
+        self.num_nodes = num_nodes
         self.random_state = random_state
         self.verbose = verbose
         self.differential_privacy = differential_privacy
@@ -238,6 +257,31 @@ class TabularARGN(BaseEstimator):
             raise InvalidDataError(f"{what} is not available for sequential models")
         return fitted
 
+    @contextlib.contextmanager
+    def _inference_device(self, device: str | None) -> Iterator[None]:
+        """Runs one inference call on ``device`` (None: where the networks are); the networks
+        go back to their device afterwards.
+
+        Raises:
+            DeviceError: A device this machine does not have.
+        """
+        if device is None:
+            yield
+            return
+        target = torch_device(check_device(device))
+        fitted = self._fitted()
+        networks = [self.network_]
+        if isinstance(fitted, SequentialModel):
+            networks.append(fitted.entity_model.network)
+        homes = [network_device(n) for n in networks]
+        try:
+            for network in networks:
+                network.to(target)
+            yield
+        finally:
+            for network, home in zip(networks, homes, strict=True):
+                network.to(home)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
             raise NotFittedError(
@@ -257,6 +301,7 @@ class TabularARGN(BaseEstimator):
         n_entities: int | None = None,
         context: pd.DataFrame | None = None,
         seed_events: pd.DataFrame | None = None,
+        device: str | None = None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generates synthetic rows (or, for a sequential model, entities and their events).
 
@@ -281,6 +326,8 @@ class TabularARGN(BaseEstimator):
             seed_events: Sequential models: complete these entities' sequences; their events
                 are kept verbatim and the rest is generated (with a context table, ``context``
                 must hold every seed entity).
+            device: Where the draws run (None: the network's device; see ``device`` in the
+                class docstring). The same seed on the same device gives the same rows.
 
         Returns:
             DataFrame with the training columns, in their order and dtypes. Sequential models:
@@ -299,33 +346,40 @@ class TabularARGN(BaseEstimator):
         if isinstance(fitted, SequentialModel):
             if n_samples is not None:
                 raise InvalidDataError("sequential models take n_entities, not n_samples")
-            return sample_sequential(
+            with self._inference_device(device):
+                return sample_sequential(
+                    fitted,
+                    self._stream,
+                    n_entities=n_entities,
+                    context=context,
+                    seed_events=seed_events,
+                    conditions=conditions,
+                    where=where,
+                    rebalance=rebalance,
+                    temperature=temperature,
+                    top_p=top_p,
+                )
+        if n_entities is not None or context is not None or seed_events is not None:
+            raise InvalidDataError("n_entities, context and seed_events need a sequential model")
+        with self._inference_device(device):
+            return sample_rows(
                 fitted,
                 self._stream,
-                n_entities=n_entities,
-                context=context,
-                seed_events=seed_events,
+                n_samples,
                 conditions=conditions,
                 where=where,
                 rebalance=rebalance,
                 temperature=temperature,
                 top_p=top_p,
             )
-        if n_entities is not None or context is not None or seed_events is not None:
-            raise InvalidDataError("n_entities, context and seed_events need a sequential model")
-        return sample_rows(
-            fitted,
-            self._stream,
-            n_samples,
-            conditions=conditions,
-            where=where,
-            rebalance=rebalance,
-            temperature=temperature,
-            top_p=top_p,
-        )
 
     def impute(
-        self, X: pd.DataFrame, *, temperature: float = 1.0, top_p: float = 1.0
+        self,
+        X: pd.DataFrame,
+        *,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        device: str | None = None,
     ) -> pd.DataFrame:
         """Fills the missing cells of a table; observed cells stay as they are.
 
@@ -335,20 +389,22 @@ class TabularARGN(BaseEstimator):
         Args:
             X: A table with the training columns (some may be absent: fully imputed). Integer
                 columns turned float or object by missing values are accepted.
-            temperature, top_p: As in :meth:`sample`.
+            temperature, top_p, device: As in :meth:`sample`.
 
         Returns:
             DataFrame with the training columns and dtypes, same index as ``X``.
         """
         flat = self._flat("impute")
-        return impute_rows(flat, self._stream, X, temperature=temperature, top_p=top_p)
+        with self._inference_device(device):
+            return impute_rows(flat, self._stream, X, temperature=temperature, top_p=top_p)
 
     # ================================================================== scores
-    def log_prob(self, X: pd.DataFrame) -> np.ndarray:
+    def log_prob(self, X: pd.DataFrame, *, device: str | None = None) -> np.ndarray:
         """Per-row log-likelihood under the model (outlier scores: low = unusual).
 
         Args:
             X: Rows with every modelled training column; missing cells are the NULL value.
+            device: As in :meth:`sample`.
 
         Returns:
             float64 ``[n_rows]`` in nats, summed over sub-columns in the data's column order.
@@ -358,15 +414,20 @@ class TabularARGN(BaseEstimator):
             InvalidDataError: A modelled column is missing, or NULLs where training had none.
             UnknownValueError: Values never seen in training.
         """
-        return log_prob_rows(self._flat("log_prob"), X)
+        flat = self._flat("log_prob")
+        with self._inference_device(device):
+            return log_prob_rows(flat, X)
 
-    def predict_proba(self, X: pd.DataFrame, target: str) -> pd.DataFrame:
+    def predict_proba(
+        self, X: pd.DataFrame, target: str, *, device: str | None = None
+    ) -> pd.DataFrame:
         """``P(target | the other columns of each row)`` for a categorical or discrete column.
 
         Args:
             X: Rows of conditioning columns (the target column, if present, is ignored; missing
                 cells and absent columns are treated as unknown).
             target: Name of a categorical column (or a numeric column with few values).
+            device: As in :meth:`sample`.
 
         Returns:
             DataFrame ``[n_rows, n_values]`` whose columns are the target's values; rows sum
@@ -378,7 +439,9 @@ class TabularARGN(BaseEstimator):
             InvalidDataError: The target is encoded with more than one sub-column (binned
                 numbers, datetimes, very high cardinality).
         """
-        return predict_proba_rows(self._flat("predict_proba"), X, target)
+        flat = self._flat("predict_proba")
+        with self._inference_device(device):
+            return predict_proba_rows(flat, X, target)
 
     # ================================================================== persistence
     def save(self, path: str | Path) -> Path:

@@ -22,8 +22,15 @@ import pandas as pd
 import torch
 
 from tabargn.codec import TableCodec
+from tabargn.device import torch_device
 from tabargn.errors import ConditionError, InvalidDataError, UnknownColumnError
-from tabargn.generation import draw_generators, generate, row_log_prob, sub_column_proba
+from tabargn.generation import (
+    draw_generators,
+    generate,
+    network_device,
+    row_log_prob,
+    sub_column_proba,
+)
 from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
 from tabargn.params import FitParams
 from tabargn.schema import infer_schema
@@ -61,7 +68,8 @@ class FlatModel:
 
     Attributes:
         codec: The fitted :class:`tabargn.codec.TableCodec` (every column, text ones included).
-        network: The trained :class:`tabargn.model.ARGN` (CPU, evaluation mode).
+        network: The trained :class:`tabargn.model.ARGN` (evaluation mode), on the device that
+            inference runs on.
         feature_names: The training columns, in order.
         training: JSON-serializable training summary (``n_rows`` included).
         text_models: Text column -> fitted ``llm_text.TextColumnModel``.
@@ -134,6 +142,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
             from tabargn.dp_sgd import fit_network_dp
 
             summary = fit_network_dp(network, codes, params.training_config(seed), dp)
+    network.to(torch_device(params.device))  # inference runs where training ran
     training = {**summary, "n_rows": len(df)}
     text_started = time.perf_counter()
     text_models = fit_text_models(
@@ -143,6 +152,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
         options=params.text_options,
         seed=seed,
         verbose=params.verbose,
+        device=params.device,
     )
     if text_models:
         training["text_columns"] = list(text_models)
@@ -318,7 +328,7 @@ def sample_rows(
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
             raise InvalidDataError(f"n_samples must be a non-negative integer, got {n!r}")
         conditions = pd.DataFrame(index=range(n))
-    torch_gen, np_gen = draw_generators(stream)
+    torch_gen, np_gen = draw_generators(stream, network_device(model.network))
     if rebalance:
         conditions = _rebalanced(model.codec, conditions, rebalance, np_gen)
     if where:
@@ -347,7 +357,7 @@ def impute_rows(
     """Fills the missing cells of ``X``; see :meth:`tabargn.TabularARGN.impute`."""
     check_sampling_args(temperature, top_p)
     X = check_columns(X, model.feature_names, "X")
-    torch_gen, np_gen = draw_generators(stream)
+    torch_gen, np_gen = draw_generators(stream, network_device(model.network))
     out = generate_rows(
         model,
         X,

@@ -9,7 +9,7 @@ time, each from ``P(x_i | known)`` (TabularARGN paper, section 3.3, "flexible ge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,8 +18,10 @@ from tabargn.model import ARGN
 
 __all__ = [
     "Constraint",
+    "network_device",
     "sampling_stream",
     "draw_generators",
+    "default_batch_rows",
     "sample_codes",
     "draw_sub_columns",
     "generate",
@@ -27,8 +29,20 @@ __all__ = [
     "sub_column_proba",
 ]
 
-# (sub-column, rows of the batch, codes of those rows [r, C]) -> allowed codes [r, K] or None
-Constraint = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None]
+
+class Constraint(Protocol):
+    """Allowed codes of a sub-column for some rows (``where`` restrictions, imputation).
+
+    ``subs`` lists the sub-columns it may restrict; it is called only for those, with CPU
+    tensors: ``(sub-column, row indices [r], codes of those rows [r, C]) -> bool [r, K]`` or
+    None (no restriction).
+    """
+
+    subs: frozenset[int]
+
+    def __call__(
+        self, sub: int, rows: torch.Tensor, codes: torch.Tensor
+    ) -> torch.Tensor | None: ...
 
 
 def sampling_stream(seed: int) -> np.random.Generator:
@@ -40,15 +54,32 @@ def sampling_stream(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
-def draw_generators(stream: np.random.Generator) -> tuple[torch.Generator, np.random.Generator]:
+def draw_generators(
+    stream: np.random.Generator, device: torch.device | str = "cpu"
+) -> tuple[torch.Generator, np.random.Generator]:
     """Two fresh generators for one generation call, drawn from ``stream``.
 
+    Args:
+        stream: The model's sampling stream.
+        device: Where the sub-column draws run (the network's device).
+
     Returns:
-        ``(torch generator for the sub-column draws, numpy generator for decoding)``; both CPU.
-        Each call advances ``stream``, so consecutive calls give different rows.
+        ``(torch generator on device for the sub-column draws, numpy generator for decoding)``.
+        Each call advances ``stream``, so consecutive calls give different rows. The same
+        seed gives the same rows on the same device; a GPU draws another stream than the CPU.
     """
     a, b = stream.integers(0, 2**62, size=2)
-    return torch.Generator().manual_seed(int(a)), np.random.default_rng(int(b))
+    return torch.Generator(device=device).manual_seed(int(a)), np.random.default_rng(int(b))
+
+
+def network_device(network: torch.nn.Module) -> torch.device:
+    """The device a network's parameters are on (where its inference runs)."""
+    return next(network.parameters()).device
+
+
+def default_batch_rows(device: torch.device) -> int:
+    """Rows generated per batch: 16,384 on the CPU (cache-sized), 131,072 on a GPU."""
+    return 131_072 if device.type == "cuda" else 16_384
 
 
 def sample_codes(
@@ -103,10 +134,10 @@ def generate(
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
-    batch_size: int = 16384,
+    batch_size: int | None = None,
     context: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Fills the unknown sub-columns of each row.
+    """Fills the unknown sub-columns of each row, on the network's device.
 
     Args:
         network: A trained network (evaluation mode is set here).
@@ -117,31 +148,36 @@ def generate(
         constraint: Optional callback returning allowed codes for a sub-column (``where``
             restrictions, no NULL in imputation).
         temperature, top_p: See :func:`sample_codes`.
-        generator: Torch random generator (the single source of randomness).
-        batch_size: Rows per batch.
+        generator: Torch random generator on the network's device (the single source of
+            randomness).
+        batch_size: Rows per batch (None: :func:`default_batch_rows`).
         context: Optional float ``[n, context_dim]`` per-row context vectors (sequential models).
 
     Returns:
-        int64 ``[n, C]``, a new tensor.
+        int64 ``[n, C]``, a new CPU tensor.
     """
     network.eval()
+    device = network_device(network)
+    batch_size = batch_size or default_batch_rows(device)
     out = codes.clone()
     tables = network.first_layer_tables()
     for start in range(0, codes.shape[0], batch_size):
         stop = min(start + batch_size, codes.shape[0])
+        batch = out[start:stop].to(device)  # on the CPU: a view of out, drawn in place
         draw_sub_columns(
             network,
-            out[start:stop],  # a view: drawn in place
-            known[start:stop].clone(),
+            batch,
+            known[start:stop].to(device, copy=True),
             order=order,
-            rows=torch.arange(start, stop),
-            context=None if context is None else context[start:stop],
+            rows=torch.arange(start, stop, device=device),
+            context=None if context is None else context[start:stop].to(device),
             tables=tables,
             constraint=constraint,
             temperature=temperature,
             top_p=top_p,
             generator=generator,
         )
+        out[start:stop] = batch
     return out
 
 
@@ -182,7 +218,10 @@ def draw_sub_columns(
         logits = network.sub_column_logits(
             sub, codes[todo], known[todo], None if context is None else context[todo], tables
         )
-        allowed = constraint(sub, rows[todo], codes[todo]) if constraint else None
+        allowed = None
+        if constraint is not None and sub in constraint.subs:  # restrictions live on the CPU
+            allowed = constraint(sub, rows[todo].cpu(), codes[todo].cpu())
+            allowed = None if allowed is None else allowed.to(codes.device)
         codes[todo, sub] = sample_codes(
             logits, allowed=allowed, temperature=temperature, top_p=top_p, generator=generator
         )
@@ -193,17 +232,21 @@ def draw_sub_columns(
 def row_log_prob(network: ARGN, codes: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
     """Log-likelihood of each row under the fixed column order (the data's column order).
 
+    Runs on the network's device.
+
     Returns:
-        float32 ``[n]``: the sum over sub-columns of ``log P(x_i | x_<i)`` in nats. Numbers and
-        datetimes are scored at the resolution of their encoding (bins), not as densities.
+        float32 ``[n]`` CPU tensor: the sum over sub-columns of ``log P(x_i | x_<i)`` in nats.
+        Numbers and datetimes are scored at the resolution of their encoding (bins), not as
+        densities.
     """
     network.eval()
-    rank = torch.arange(network.n_columns)[None, :]
+    device = network_device(network)
+    rank = torch.arange(network.n_columns, device=device)[None, :]
     result = []
     for start in range(0, codes.shape[0], batch_size):
-        batch = codes[start : start + batch_size]
+        batch = codes[start : start + batch_size].to(device)
         visible = network.visibility_from_ranks(rank.expand(batch.shape[0], -1))
-        result.append(network.log_probs(batch, visible).sum(dim=1))
+        result.append(network.log_probs(batch, visible).sum(dim=1).float().cpu())
     return torch.cat(result) if result else torch.zeros(0)
 
 
@@ -211,15 +254,16 @@ def row_log_prob(network: ARGN, codes: torch.Tensor, batch_size: int = 8192) -> 
 def sub_column_proba(
     network: ARGN, sub: int, codes: torch.Tensor, known: torch.Tensor, batch_size: int = 16384
 ) -> torch.Tensor:
-    """``P(x_sub | known)`` for each row: float32 ``[n, cardinality_sub]``."""
+    """``P(x_sub | known)`` for each row, on the network's device: float32 ``[n, K]`` on the CPU."""
     network.eval()
+    device = network_device(network)
     parts = [
         torch.softmax(
             network.sub_column_logits(
-                sub, codes[s : s + batch_size], known[s : s + batch_size]
+                sub, codes[s : s + batch_size].to(device), known[s : s + batch_size].to(device)
             ).float(),
             dim=-1,
-        )
+        ).cpu()
         for s in range(0, codes.shape[0], batch_size)
     ]
     return torch.cat(parts)

@@ -13,6 +13,9 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from lightning.pytorch.strategies import StrategyRegistry
+
+from tabargn.device import check_device
 from tabargn.errors import InvalidDataError
 from tabargn.model import MODEL_SIZES
 from tabargn.trainer import TrainingConfig
@@ -38,6 +41,9 @@ class FitParams:
     text_backend: Any = "offline"
     text_options: dict | None = None
     device: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
     verbose: int = 1
     differential_privacy: Any = None
 
@@ -52,6 +58,7 @@ class FitParams:
 
         Raises:
             InvalidDataError: A setting out of its range or of the wrong type.
+            DeviceError: A device this machine does not have.
         """
         if self.model_size not in MODEL_SIZES:
             raise InvalidDataError(
@@ -61,8 +68,23 @@ class FitParams:
             raise InvalidDataError(f"max_epochs must be a positive integer, got {self.max_epochs}")
         if self.max_time is not None and self.max_time <= 0:
             raise InvalidDataError(f"max_time must be positive seconds, got {self.max_time}")
-        if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
-            raise InvalidDataError(f"device={self.device!r}; use 'cpu', 'cuda' or 'auto'")
+        check_device(self.device)
+        if self.devices != "auto" and (
+            not isinstance(self.devices, numbers.Integral)
+            or isinstance(self.devices, bool)
+            or self.devices < 1
+        ):
+            raise InvalidDataError(
+                f"devices must be a positive integer or 'auto', got {self.devices!r}"
+            )
+        if not isinstance(self.num_nodes, numbers.Integral) or self.num_nodes < 1:
+            raise InvalidDataError(f"num_nodes must be a positive integer, got {self.num_nodes!r}")
+        strategies = ["auto", *StrategyRegistry.available_strategies()]
+        if self.strategy not in strategies:
+            raise InvalidDataError(
+                f"strategy={self.strategy!r}; use one of Lightning's strategies, e.g. 'auto', "
+                "'ddp', 'ddp_spawn' or 'ddp_notebook'"
+            )
         return self
 
     @property
@@ -78,6 +100,9 @@ class FitParams:
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             device=self.device,
+            devices=self.devices,
+            strategy=self.strategy,
+            num_nodes=self.num_nodes,
             seed=seed,
             verbose=self.verbose,
         )

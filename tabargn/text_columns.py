@@ -74,7 +74,9 @@ def context_columns(specs: list[ColumnSpec]) -> list[str]:
     return [s.name for s in specs if s.kind in _CONTEXT_KINDS]
 
 
-def _make_model(backend, options: dict | None, column: str, seed: int, verbose: int):
+def _make_model(
+    backend, options: dict | None, column: str, seed: int, verbose: int, device: str = "cpu"
+):
     from llm_text import ChatClient, OfflineTextGenerator, PromptedTextGenerator, TextColumnModel
 
     options = dict(options or {})
@@ -85,6 +87,7 @@ def _make_model(backend, options: dict | None, column: str, seed: int, verbose: 
                 f"text_backend={backend!r}; use 'offline' or a chat client such as "
                 "llm_text.OpenAIChatClient(model, base_url=...)"
             )
+        options.setdefault("device", device)  # the offline model follows the estimator
     elif isinstance(backend, OfflineTextGenerator):
         # one fresh generator per column with the same settings (a generator holds fitted state)
         options = {**backend.params, **options}
@@ -129,6 +132,7 @@ def fit_text_models(
     options: dict | None,
     seed: int,
     verbose: int = 0,
+    device: str = "cpu",
 ) -> dict:
     """Fits one :class:`llm_text.TextColumnModel` per text column, conditioned on the row.
 
@@ -141,6 +145,8 @@ def fit_text_models(
             generator options (offline: ``max_epochs``, ``hidden_dim``, ...).
         seed: The estimator's seed.
         verbose: 0 silent, 1 progress.
+        device: Where the offline text model trains and generates (the estimator's
+            ``device``; ``text_options={"device": ...}`` overrides it).
 
     Returns:
         Column name -> fitted model, in the table's column order. Empty when no column is text.
@@ -151,7 +157,9 @@ def fit_text_models(
         return models
     ctx = df[context_columns(specs)].reset_index(drop=True)
     for k, spec in enumerate(text):
-        model = _make_model(backend, options, spec.name, text_seed(seed, 2, k), int(verbose))
+        model = _make_model(
+            backend, options, spec.name, text_seed(seed, 2, k), int(verbose), device
+        )
         values = df[spec.name].reset_index(drop=True)
         if values.notna().sum() == 0:
             raise InvalidDataError(

@@ -24,11 +24,14 @@ from dataclasses import dataclass
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.imports import _IS_INTERACTIVE
 from lightning.pytorch.callbacks import Callback, EarlyStopping
+
+from tabargn.device import accelerator_and_precision
+from tabargn.errors import DeviceError
 
 __all__ = [
     "TrainingConfig",
-    "resolve_device",
     "default_learning_rate",
     "adamw_with_plateau",
     "RelativeEarlyStopping",
@@ -41,6 +44,7 @@ __all__ = [
 ]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+_HISTORY, _BEST_EPOCH = "best_weights/history", "best_weights/best_epoch"
 
 
 @dataclass
@@ -57,8 +61,14 @@ class TrainingConfig:
         min_improvement: Relative improvement of the validation loss that counts as one
             (``5e-4``: 0.05 % of the loss); smaller gains do not reset the patience counter.
         validation_share: Share of rows (or entities) held out for validation.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (GPU with bf16-mixed when
-            available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``
+            (:mod:`tabargn.device`; a GPU trains in bf16-mixed when it supports bf16).
+        devices: Devices per node (Lightning's ``devices``): an int, or ``"auto"``.
+        strategy: Lightning strategy: ``"auto"`` (one device), ``"ddp"`` (one process per
+            device, launched by re-running the script), ``"ddp_spawn"`` / ``"ddp_notebook"``
+            (spawned / forked processes, for notebooks), ...
+        num_nodes: Machines taking part (DDP).
+        fp32: Train in 32-bit even on a bf16-capable GPU (DP-SGD).
         seed: Seed of the split, shuffling, masks and initialization.
         verbose: 0 silent, 1 progress bar.
     """
@@ -72,21 +82,20 @@ class TrainingConfig:
     min_improvement: float = 5e-4
     validation_share: float = 0.2
     device: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    fp32: bool = False
     seed: int = 0
     verbose: int = 1
 
 
-def resolve_device(device: str) -> tuple[str, str]:
-    """Maps ``device`` to Lightning's ``(accelerator, precision)``.
-
-    ``"auto"`` takes CUDA with ``bf16-mixed`` when a GPU is present, else the CPU in 32-bit.
-    """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return "gpu", "bf16-mixed" if bf16 else "32-true"
-    return "cpu", "32-true"
+def _strategy(config: TrainingConfig) -> str:
+    """``config.strategy``, with script-launched ``"ddp"`` replaced by ``"ddp_notebook"`` (fork)
+    in an interactive session, where no script can be re-run."""
+    if config.strategy == "ddp" and _IS_INTERACTIVE:
+        return "ddp_notebook"
+    return config.strategy
 
 
 def default_learning_rate(batch_size: int, base: float = 3e-3, cap: float = 6e-3) -> float:
@@ -165,6 +174,20 @@ class BestWeights(Callback):
     def on_fit_end(self, trainer, module) -> None:
         if self.state is not None:
             getattr(module, self.attribute).load_state_dict(self.state)
+        # spawned workers (ddp_spawn, ddp_notebook) hand callback_metrics back to the main
+        # process, whose own copy of this callback saw no epoch: the summary travels there
+        if self.history:
+            trainer.callback_metrics[_HISTORY] = torch.tensor(self.history, dtype=torch.float64)
+            trainer.callback_metrics[_BEST_EPOCH] = torch.tensor(self.best_epoch)
+
+    def recover(self, trainer) -> None:
+        """In the main process of a spawn-based run: takes the summary the workers sent."""
+        history = trainer.callback_metrics.get(_HISTORY)
+        if self.history or history is None:
+            return
+        self.history = [[int(e), float(v), float(t)] for e, v, t in history.tolist()]
+        self.best_epoch = int(trainer.callback_metrics[_BEST_EPOCH])
+        self.best = min(v for _, v, _ in self.history)
 
 
 @contextlib.contextmanager
@@ -200,12 +223,21 @@ def make_trainer(
     Returns:
         A ``lightning.Trainer`` without logger, checkpoints, model summary or sanity check.
     """
-    accelerator, precision = resolve_device(config.device)
+    accelerator, precision, devices = accelerator_and_precision(config.device, fp32=config.fp32)
+    if isinstance(devices, list) and config.devices not in (1, "auto"):
+        raise DeviceError(
+            f"device={config.device!r} names one GPU but devices={config.devices!r}; use "
+            "device='cuda' with devices=N for several GPUs"
+        )
+    if not isinstance(devices, list):
+        devices = config.devices
     extra = {} if validate else {"limit_val_batches": 0}
     with quiet_lightning(config.verbose):  # Lightning logs its device summary here
         return L.Trainer(
             accelerator=accelerator,
-            devices=1,
+            devices=devices,
+            strategy=_strategy(config),
+            num_nodes=config.num_nodes,
             precision=precision,
             max_epochs=config.max_epochs if max_epochs is None else max_epochs,
             max_time={"seconds": config.max_time} if config.max_time else None,
@@ -237,8 +269,9 @@ def run_fit(
         verbose: 0 silences Lightning's logging.
 
     Returns:
-        ``{"epochs", "seconds", "accelerator", "precision"}``; the trained module stays on the
-        device it trained on (callers move it).
+        ``{"epochs", "seconds", "accelerator", "precision", "device", "strategy", "devices",
+        "num_nodes"}``: what the run used, as Lightning resolved it. Lightning leaves the
+        module on the CPU after ``fit``; callers move it to the inference device.
     """
     started = time.perf_counter()
     with quiet_lightning(verbose), warnings.catch_warnings():
@@ -248,9 +281,17 @@ def run_fit(
     return {
         "epochs": trainer.current_epoch,
         "seconds": time.perf_counter() - started,
-        "accelerator": "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu",
+        "accelerator": _accelerator_name(trainer.strategy.root_device),
         "precision": str(trainer.precision),
+        "device": str(trainer.strategy.root_device),
+        "strategy": type(trainer.strategy).__name__,
+        "devices": int(trainer.num_devices),
+        "num_nodes": int(trainer.num_nodes),
     }
+
+
+def _accelerator_name(device: torch.device) -> str:
+    return {"cuda": "gpu"}.get(device.type, device.type)
 
 
 class TrainingModule(L.LightningModule):
@@ -293,26 +334,28 @@ class TrainingModule(L.LightningModule):
 def fit_with_validation(
     module: TrainingModule, datamodule: L.LightningDataModule, config: TrainingConfig
 ) -> dict:
-    """Trains ``module`` to early stopping and restores its best weights; the network ends on
-    the CPU.
+    """Trains ``module`` to early stopping and restores its best weights.
+
+    Under DDP the validation loss is averaged over the ranks (``sync_dist``), so every rank
+    stops at the same epoch and restores the same best weights; with a spawn-based strategy
+    the main process receives rank 0's weights and this summary.
 
     Returns:
-        ``{"epochs", "best_epoch", "best_val_loss", "seconds", "learning_rate", "accelerator",
-        "precision", "history"}``, JSON-serializable; ``history`` holds
-        ``[epoch, validation loss, seconds]`` rows.
+        :func:`run_fit`'s fields plus ``"best_epoch"``, ``"best_val_loss"``,
+        ``"learning_rate"`` and ``"history"`` (``[epoch, validation loss, seconds]`` rows),
+        JSON-serializable.
     """
     best = BestWeights()
     stopping = RelativeEarlyStopping("val_loss", config.patience, config.min_improvement)
     trainer = make_trainer(config, callbacks=[best, stopping])
     run = run_fit(trainer, module, datamodule, verbose=config.verbose)
-    module.network.cpu()
+    best.recover(trainer)
+    if best.history:  # spawned workers: the main process's trainer did not count the epochs
+        run["epochs"] = max(run["epochs"], int(best.history[-1][0]) + 1)
     return {
-        "epochs": run["epochs"],
+        **run,
         "best_epoch": best.best_epoch,
         "best_val_loss": best.best,
-        "seconds": run["seconds"],
         "learning_rate": module.lr,
-        "accelerator": run["accelerator"],
-        "precision": run["precision"],
         "history": best.history,
     }

@@ -39,7 +39,14 @@ class ARGNModule(TrainingModule):
     def validation_step(self, codes: torch.Tensor, batch_idx: int) -> None:
         visible = self.network.random_visibility(codes.shape[0], generator=self.val_generator)
         loss = self.network.loss(codes, visible)
-        self.log("val_loss", loss, prog_bar=True, batch_size=codes.shape[0], on_epoch=True)
+        self.log(
+            "val_loss",
+            loss,
+            prog_bar=True,
+            batch_size=codes.shape[0],
+            on_epoch=True,
+            sync_dist=True,
+        )
 
 
 def fit_network(network: ARGN, codes: torch.Tensor, config: TrainingConfig) -> dict:

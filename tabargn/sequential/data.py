@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tabargn.data import split_rows
+from tabargn.data import pins_memory, split_rows
 
 __all__ = ["SequenceData", "SequenceDataModule"]
 
@@ -148,7 +148,7 @@ class SequenceDataModule(L.LightningDataModule):
 
     def _loader(self, data: SequenceData, shuffle: bool) -> DataLoader:
         sampler = _PlanSampler(data, self.batch_events, self.shuffle_generator if shuffle else None)
-        return DataLoader(data, sampler=sampler, batch_size=None)
+        return DataLoader(data, sampler=sampler, batch_size=None, pin_memory=pins_memory(self))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, shuffle=True)

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from tabargn.codec import TableCodec
+from tabargn.device import torch_device
 from tabargn.errors import InvalidDataError
 from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel, fit_flat
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
@@ -42,7 +43,7 @@ class SequentialModel:
     Attributes:
         meta: Table description (keys, order column, columns, new-key scheme).
         event_codec: Codec of the event table (event columns and the gap column).
-        network: The trained :class:`SequenceNetwork` (CPU, eval mode).
+        network: The trained :class:`SequenceNetwork` (eval mode), on the inference device.
         entity_model: The flat model of the entity table.
         training: JSON-serializable training summary (the entity model's included).
     """
@@ -111,6 +112,9 @@ def fit_sequential(
         value_protection=params.value_protection,
         encoding_types=entity_types or None,
         device=params.device,
+        devices=params.devices,
+        strategy=params.strategy,
+        num_nodes=params.num_nodes,
         verbose=params.verbose,
     )
     entity_model = fit_flat(prepared.entities, entity_params, seed=int(rng.integers(0, 2**31)))
@@ -148,6 +152,7 @@ def fit_sequential(
             params.training_config(seed),
             window=meta.window,
         )
+    network.to(torch_device(params.device))  # inference runs where training ran
     training = {
         **summary,
         "n_rows": int(len(prepared.events)),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from tabargn.generation import Constraint, draw_sub_columns
+from tabargn.generation import Constraint, draw_sub_columns, network_device
 from tabargn.sequential.network import SequenceNetwork
 
 __all__ = ["generate_sequences"]
@@ -52,15 +52,17 @@ def generate_sequences(
         batch_entities: Entities per batch.
 
     Returns:
-        int64 ``[lengths.sum(), C]``: events entity-major (entity 0's events first), in step order.
+        int64 ``[lengths.sum(), C]`` CPU tensor: events entity-major (entity 0's events first), in
+        step order. The work runs on the network's device; ``generator`` must be on it too.
     """
     network.eval()
     argn = network.argn
     n_sub = argn.n_sub
+    device = network_device(network)
     lengths = lengths.long()
     total = int(lengths.sum())
-    offsets = torch.cumsum(lengths, 0) - lengths
-    out = torch.zeros(total, n_sub, dtype=torch.long)
+    offsets = (torch.cumsum(lengths, 0) - lengths).to(device)
+    out = torch.zeros(total, n_sub, dtype=torch.long, device=device)
     if seed_lengths is None:
         seed_lengths = torch.zeros_like(lengths)
     seed_offsets = torch.cumsum(seed_lengths, 0) - seed_lengths
@@ -71,7 +73,9 @@ def generate_sequences(
         length = lengths[ents]
         if int(length[0]) == 0:  # sorted longest first: nothing to generate
             continue
-        ctx = network.encode_context(entity_codes[ents])
+        ctx = network.encode_context(entity_codes[ents].to(device))
+        length_on_device = length.to(device)
+        ents_on_device = ents.to(device)
         state = network.initial_state(ctx)
         seeds = seed_lengths[ents]
         prev = None
@@ -83,21 +87,21 @@ def generate_sequences(
             else:
                 x = argn.embed(prev[:n])[:, None, :]
             h, state = network.lstm(x, state)
-            step = torch.full((n,), t, dtype=torch.long)
-            context = network.event_context(h[:, 0], ctx[:n], step, length[:n])
-            codes = torch.zeros(n, n_sub, dtype=torch.long)
-            known = torch.zeros(n, n_sub, dtype=torch.bool)
+            step = torch.full((n,), t, dtype=torch.long, device=device)
+            context = network.event_context(h[:, 0], ctx[:n], step, length_on_device[:n])
+            codes = torch.zeros(n, n_sub, dtype=torch.long, device=device)
+            known = torch.zeros(n, n_sub, dtype=torch.bool, device=device)
             seeded = torch.nonzero(seeds[:n] > t).squeeze(1)
             if len(seeded):
                 rows = seed_offsets[ents[seeded]] + t
-                codes[seeded] = seed_codes[rows]
-                known[seeded] = seed_known[rows]
+                codes[seeded.to(device)] = seed_codes[rows].to(device)
+                known[seeded.to(device)] = seed_known[rows].to(device)
             draw_sub_columns(
                 argn,
                 codes,
                 known,
                 order=order,
-                rows=torch.arange(n),
+                rows=torch.arange(n, device=device),
                 context=context,
                 tables=tables,
                 constraint=constraint,
@@ -105,6 +109,6 @@ def generate_sequences(
                 top_p=top_p,
                 generator=generator,
             )
-            out[offsets[ents[:n]] + t] = codes
+            out[offsets[ents_on_device[:n]] + t] = codes
             prev = codes
-    return out
+    return out.cpu()

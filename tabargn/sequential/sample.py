@@ -23,7 +23,7 @@ import torch
 
 from tabargn.errors import InvalidDataError
 from tabargn.flat import check_sampling_args, generation_order, sample_rows
-from tabargn.generation import draw_generators, generate
+from tabargn.generation import draw_generators, generate, network_device
 from tabargn.schema import ColumnSpec, restore_dtype, validate_frame
 from tabargn.sequential.fit import SequentialModel
 from tabargn.sequential.generation import generate_sequences
@@ -415,7 +415,7 @@ def sample_sequential(
             "conditions, where and rebalance apply to new entities (n_entities), not to given "
             "context or seed_events"
         )
-    torch_gen, np_gen = draw_generators(stream)
+    torch_gen, np_gen = draw_generators(stream, network_device(seq.network))
     if context is not None:
         entities = _given_context(seq, context, seed_events, n_entities, (torch_gen, np_gen))
     elif seed_events is not None:

@@ -49,7 +49,14 @@ class SequenceModule(TrainingModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         total, n = self._loss(batch, self.val_generator)
-        self.log("val_loss", total / max(n, 1), prog_bar=True, batch_size=max(n, 1), on_epoch=True)
+        self.log(
+            "val_loss",
+            total / max(n, 1),
+            prog_bar=True,
+            batch_size=max(n, 1),
+            on_epoch=True,
+            sync_dist=True,
+        )
 
 
 def fit_sequence_network(
