@@ -32,6 +32,11 @@ def _is_aware(value) -> bool:
 MODELLED_KINDS = ("categorical", "numeric", "datetime")
 
 
+def _is_nan(value) -> bool:
+    """True for float NaN, numpy NaN and NaT (not for None, which means an open end)."""
+    return value is not None and value is not pd.NA and bool(pd.isna(value))
+
+
 @dataclass
 class _Slot:
     """Where one modelled column sits in the code matrix."""
@@ -306,6 +311,10 @@ class TableCodec:
             s = self.slot(name)
             if isinstance(spec, tuple) and len(spec) == 2:
                 low, high = spec
+                if any(_is_nan(v) for v in spec):
+                    raise ConditionError(
+                        f"where[{name!r}] = {spec!r}: a bound is NaN; use None for an open end"
+                    )
                 if low is not None and high is not None and low > high:
                     raise ConditionError(f"where[{name!r}]: low {low!r} > high {high!r}")
             elif isinstance(spec, list | set | frozenset | np.ndarray | pd.Series | pd.Index):

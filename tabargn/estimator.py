@@ -27,7 +27,7 @@ from tabargn.flat import (
     sample_rows,
 )
 from tabargn.generation import network_device, sampling_stream
-from tabargn.params import FitParams
+from tabargn.params import FitParams, check_seed
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
 from tabargn.sequential import SequentialModel, fit_sequential, sample_sequential
@@ -185,7 +185,7 @@ class TabularARGN(BaseEstimator):
             if entity_key is None:
                 raise InvalidDataError("order_by, context and context_key need entity_key")
         params = FitParams.from_params(self.get_params()).check()
-        seed = self.random_state
+        seed = check_seed(self.random_state)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         if entity_key is None:

@@ -13,7 +13,9 @@ Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), sections 3.1-3.3.
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -275,6 +277,11 @@ def _rebalanced(codec: TableCodec, conditions, rebalance, rng) -> pd.DataFrame:
             raise ConditionError(f"rebalance[{column!r}] must be a non-empty {{value: share}}")
         # validate the values (raises UnknownValueError naming unknown ones)
         codec.encode_partial(pd.DataFrame({column: list(shares)}))
+        if not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            for v in shares.values()
+        ):
+            raise ConditionError(f"rebalance[{column!r}] shares must be finite numbers: {shares}")
         total = float(sum(shares.values()))
         if any(v < 0 for v in shares.values()) or total > 1 + 1e-9:
             raise ConditionError(f"rebalance[{column!r}] shares must be >= 0 and sum to <= 1")
@@ -294,6 +301,25 @@ def _rebalanced(codec: TableCodec, conditions, rebalance, rng) -> pd.DataFrame:
             drawn = conditions[column].reset_index(drop=True).astype(object).fillna(drawn)
         conditions[column] = drawn.to_numpy()
     return conditions
+
+
+def _check_fits_in_memory(n: int, codec: TableCodec) -> None:
+    """Raises InvalidDataError when ``n`` rows would not fit in this machine's memory.
+
+    The estimate is the code matrix (int64 per sub-column) plus the decoded frame (about 24
+    bytes per cell: values, object pointers, index), against the physical memory.
+    """
+    per_row = 8 * codec.n_sub + 24 * len(codec.specs)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on every platform
+        return
+    if n * per_row > memory:
+        raise InvalidDataError(
+            f"n_samples={n:,} needs about {n * per_row / 2**30:,.1f} GiB, more than this "
+            f"machine's {memory / 2**30:,.1f} GiB; sample in chunks (several sample() calls "
+            "with a smaller n_samples) and write each chunk to disk"
+        )
 
 
 def sample_rows(
@@ -327,6 +353,7 @@ def sample_rows(
         n = model.training["n_rows"] if n_samples is None else n_samples
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
             raise InvalidDataError(f"n_samples must be a non-negative integer, got {n!r}")
+        _check_fits_in_memory(int(n), model.codec)
         conditions = pd.DataFrame(index=range(n))
     torch_gen, np_gen = draw_generators(stream, network_device(model.network))
     if rebalance:

@@ -9,18 +9,57 @@ the estimator, so the layers below it never import it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from lightning.pytorch.strategies import StrategyRegistry
 
 from tabargn.device import check_device
 from tabargn.errors import InvalidDataError
 from tabargn.model import MODEL_SIZES
+from tabargn.schema import KINDS
 from tabargn.trainer import TrainingConfig
 
-__all__ = ["FitParams"]
+__all__ = ["FitParams", "check_seed"]
+
+
+def _integer(name: str, value, *, low: int, none_ok: bool = False, hint: str = "") -> None:
+    """Raises InvalidDataError unless ``value`` is an int >= ``low`` (or None when allowed)."""
+    if value is None and none_ok:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        what = hint or f"an integer >= {low}" + (" or None" if none_ok else "")
+        raise InvalidDataError(f"{name} must be {what}, got {value!r}")
+
+
+def _positive(name: str, value, unit: str) -> None:
+    """Raises InvalidDataError unless ``value`` is None or a finite number > 0."""
+    if value is None:
+        return
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidDataError(f"{name} must be a positive number ({unit}) or None, got {value!r}")
+
+
+def check_seed(random_state) -> int | None:
+    """Validates ``random_state``: None or an integer in ``[0, 2**32)``.
+
+    Raises:
+        InvalidDataError: Anything else (a float, a string, a negative number).
+    """
+    if random_state is None:
+        return None
+    _integer("random_state", random_state, low=0, hint="None or an integer in [0, 2**32)")
+    if random_state >= 2**32:
+        raise InvalidDataError(f"random_state must be below 2**32, got {random_state}")
+    return int(random_state)
 
 
 @dataclass(frozen=True)
@@ -64,21 +103,32 @@ class FitParams:
             raise InvalidDataError(
                 f"model_size={self.model_size!r}; use one of {list(MODEL_SIZES)}"
             )
-        if not isinstance(self.max_epochs, numbers.Integral) or self.max_epochs < 1:
-            raise InvalidDataError(f"max_epochs must be a positive integer, got {self.max_epochs}")
-        if self.max_time is not None and self.max_time <= 0:
-            raise InvalidDataError(f"max_time must be positive seconds, got {self.max_time}")
-        check_device(self.device)
-        if self.devices != "auto" and (
-            not isinstance(self.devices, numbers.Integral)
-            or isinstance(self.devices, bool)
-            or self.devices < 1
-        ):
+        _integer("max_epochs", self.max_epochs, low=1)
+        _integer("batch_size", self.batch_size, low=1, none_ok=True)
+        _integer("num_nodes", self.num_nodes, low=1)
+        _integer("verbose", self.verbose, low=0)
+        _positive("max_time", self.max_time, "seconds")
+        _positive("learning_rate", self.learning_rate, "learning rate, e.g. 3e-3")
+        if not isinstance(self.value_protection, bool | np.bool_):
             raise InvalidDataError(
-                f"devices must be a positive integer or 'auto', got {self.devices!r}"
+                f"value_protection must be True or False, got {self.value_protection!r}"
             )
-        if not isinstance(self.num_nodes, numbers.Integral) or self.num_nodes < 1:
-            raise InvalidDataError(f"num_nodes must be a positive integer, got {self.num_nodes!r}")
+        if self.encoding_types is not None:
+            if not isinstance(self.encoding_types, dict):
+                raise InvalidDataError(
+                    "encoding_types must be a dict {column: kind}, got "
+                    f"{type(self.encoding_types).__name__}"
+                )
+            bad = {c: k for c, k in self.encoding_types.items() if k not in KINDS}
+            if bad:
+                raise InvalidDataError(f"encoding_types {bad}: kinds are {list(KINDS)}")
+        if self.text_options is not None and not isinstance(self.text_options, dict):
+            raise InvalidDataError(
+                f"text_options must be a dict or None, got {type(self.text_options).__name__}"
+            )
+        check_device(self.device)
+        if self.devices != "auto":
+            _integer("devices", self.devices, low=1, hint="a positive integer or 'auto'")
         strategies = ["auto", *StrategyRegistry.available_strategies()]
         if self.strategy not in strategies:
             raise InvalidDataError(
