@@ -31,6 +31,7 @@ from tabargn.codec import TableCodec
 from tabargn.errors import ModelFileError
 from tabargn.flat import FlatModel
 from tabargn.model import ARGN, ModelConfig
+from tabargn.model_schema import check_codes_decode, read_config, read_encoders
 from tabargn.sequential.fit import SequentialModel
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork
 from tabargn.sequential.prepare import SequenceMeta
@@ -137,6 +138,7 @@ def _read_config(path: Path) -> dict:
         raise ModelFileError(
             f"{path} has format version {version!r}; this tabargn reads version {FORMAT_VERSION}"
         )
+    read_config(config, str(path / CONFIG))  # the whole file, before any of it is used
     return config
 
 
@@ -154,15 +156,32 @@ def _load_weights(path: Path, network) -> None:
 
 
 def _build(path: Path, make):
-    """Runs ``make()`` (constructors fed from the files); a bad entry is a ModelFileError."""
+    """Runs ``make()`` (constructors fed from the files); any failure is a ModelFileError.
+
+    The files are untrusted input: whatever a corrupt entry makes a constructor raise
+    (KeyError, TypeError, IndexError, ...) means the folder cannot be used.
+    """
     try:
         return make()
-    except (KeyError, TypeError, ValueError) as e:
+    except ModelFileError:
+        raise
+    except Exception as e:  # noqa: BLE001 - see the docstring
         raise ModelFileError(f"{path} has an inconsistent configuration: {e!r}") from None
 
 
-def _load_flat(path: Path, config: dict) -> FlatModel:
+def _read_encoders(path: Path) -> dict:
     encoders = _read_json(path / ENCODERS)
+    read_encoders(encoders, str(path / ENCODERS))
+    return encoders
+
+
+def _load_flat(path: Path, config: dict) -> FlatModel:
+    encoders = _read_encoders(path)
+    names = [c["name"] for c in encoders["columns"]]
+    if names != config["feature_names"]:
+        raise ModelFileError(
+            f"{CONFIG} names the columns {config['feature_names']} but {ENCODERS} holds {names}"
+        )
     codec, network = _build(
         path,
         lambda: (TableCodec.from_json(encoders), ARGN(ModelConfig(**config["network"]))),
@@ -170,6 +189,7 @@ def _load_flat(path: Path, config: dict) -> FlatModel:
     _load_weights(path, network)
     if codec.cardinalities != network.config.cardinalities:
         raise ModelFileError(f"{ENCODERS} does not match {CONFIG} in {path}")
+    check_codes_decode(codec, str(path / ENCODERS))
     return FlatModel(
         codec=codec,
         network=network.eval(),
@@ -180,7 +200,7 @@ def _load_flat(path: Path, config: dict) -> FlatModel:
 
 
 def _load_sequential(path: Path, config: dict) -> SequentialModel:
-    encoders = _read_json(path / ENCODERS)
+    encoders = _read_encoders(path)
     codec, meta, network = _build(
         path,
         lambda: (
@@ -192,6 +212,7 @@ def _load_sequential(path: Path, config: dict) -> SequentialModel:
     _load_weights(path, network)
     if codec.cardinalities != network.argn.config.cardinalities:
         raise ModelFileError(f"{ENCODERS} does not match {CONFIG} in {path}")
+    check_codes_decode(codec, str(path / ENCODERS))
     entities = path / ENTITIES
     entity_model = _load_flat(entities, _read_config(entities))
     training = config.get("training", {})
@@ -214,6 +235,5 @@ def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel
     if not isinstance(params, dict):
         raise ModelFileError(f"{path / CONFIG} has no 'params' object")
     seed = _build(path, lambda: int(config["seed"]))
-    if config.get("kind") == SEQUENTIAL:
-        return params, seed, _load_sequential(path, config)
-    return params, seed, _load_flat(path, config)
+    load = _load_sequential if config.get("kind") == SEQUENTIAL else _load_flat
+    return params, seed, _build(path, lambda: load(path, config))
