@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from tabargn.flat import (
 )
 from tabargn.generation import network_device, sampling_stream
 from tabargn.params import FitParams, check_seed
+from tabargn.parquet_output import write_parts
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
 from tabargn.sequential import SequentialModel, fit_sequential, sample_sequential
@@ -371,6 +372,64 @@ class TabularARGN(BaseEstimator):
                 rebalance=rebalance,
                 temperature=temperature,
                 top_p=top_p,
+            )
+
+    def sample_to_parquet(
+        self,
+        path: str | Path,
+        n_samples: int,
+        *,
+        rows_per_part: int = 250_000,
+        where: dict | None = None,
+        rebalance: dict | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        device: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Path]:
+        """Generates ``n_samples`` rows straight into Parquet parts, in bounded memory.
+
+        Rows are drawn in fixed blocks with their own random streams
+        (:mod:`tabargn.parquet_output`), so the same seed gives the same rows whatever
+        ``rows_per_part``; memory holds one block at a time, so ``n_samples`` is bounded by
+        the disk, not by memory. Read the result with ``pandas.read_parquet(path)``.
+
+        Args:
+            path: Output directory (created; existing ``part-*.parquet`` files are replaced).
+            n_samples: Rows in total.
+            rows_per_part: Rows per Parquet file (default 250,000).
+            where, rebalance, temperature, top_p, device: As in :meth:`sample`.
+            progress: Called with the number of rows written so far after each block.
+
+        Returns:
+            The part files, in order.
+
+        Raises:
+            NotFittedError: Before fit.
+            InvalidDataError: A sequential model, bad ``n_samples`` / ``rows_per_part``, or
+                ``path`` is a file.
+        """
+        flat = self._flat("sample_to_parquet")
+
+        def block(stream: np.random.Generator, rows: int) -> pd.DataFrame:
+            return sample_rows(
+                flat,
+                stream,
+                rows,
+                where=where,
+                rebalance=rebalance,
+                temperature=temperature,
+                top_p=top_p,
+            )
+
+        with self._inference_device(device):
+            return write_parts(
+                block,
+                self._stream,
+                path,
+                n_samples,
+                rows_per_part=rows_per_part,
+                progress=progress,
             )
 
     def impute(
