@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabargn import TabularARGN
+from tabargn import TabularARGN, parquet_output
 from tabargn.errors import InvalidDataError
-from tabargn import parquet_output
 
 
 @pytest.fixture(scope="module")
