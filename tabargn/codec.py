@@ -19,6 +19,7 @@ from tabargn.errors import (
     InvalidDataError,
     UnknownColumnError,
     UnknownValueError,
+    UnsupportedDtypeError,
 )
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
@@ -86,12 +87,12 @@ class TableCodec:
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
                 enc = get_encoding(spec.kind)
-                values = to_kind(df[spec.name], spec.kind, spec.name)
-                stats[spec.name] = enc.reduce(
-                    [enc.analyze(values.reset_index(drop=True))],
-                    value_protection=value_protection,
-                    rng=rng,
-                )
+                values = to_kind(df[spec.name], spec.kind, spec.name, spec)
+                try:
+                    partial = enc.analyze(values.reset_index(drop=True))
+                except UnsupportedDtypeError as e:
+                    raise UnsupportedDtypeError(f"column {spec.name!r}: {e}") from None
+                stats[spec.name] = enc.reduce([partial], value_protection=value_protection, rng=rng)
         return cls(specs, stats)
 
     # ----------------------------------------------------------------- layout
@@ -174,7 +175,7 @@ class TableCodec:
         for name, s in self.slots.items():
             if name not in df.columns:
                 continue
-            values = to_kind(df[name], s.spec.kind, name).reset_index(drop=True)
+            values = to_kind(df[name], s.spec.kind, name, s.spec).reset_index(drop=True)
             present = values.notna().to_numpy()
             if missing_is_null and not present.all():
                 if not s.has_null:
@@ -230,6 +231,8 @@ class TableCodec:
                     given = verbatim[spec.name].reset_index(drop=True)
                     mask = given.notna().to_numpy()
                     if mask.any():
+                        # conditions in the decoded form (numbers of the unit, datetimes)
+                        given = to_kind(given, spec.kind, spec.name, spec)
                         merged = values.to_numpy(dtype=object, copy=True)
                         merged[mask] = given.to_numpy(dtype=object)[mask]
                         values = pd.Series(merged, dtype=object)
