@@ -55,6 +55,7 @@ __all__ = [
     "infer_schema",
     "describe_dtype",
     "dtype_from_info",
+    "datetime_tz",
     "restore_dtype",
     "to_kind",
 ]
@@ -419,6 +420,21 @@ def _legacy_info(spec: ColumnSpec) -> dict:
 
 def _info(spec: ColumnSpec) -> dict:
     return spec.dtype_info if spec.dtype_info is not None else _legacy_info(spec)
+
+
+def datetime_tz(spec: ColumnSpec) -> str | None:
+    """Time zone of a tz-aware datetime column (``datetime64[unit, tz]`` or an Arrow
+    ``timestamp`` with a zone), else None."""
+    if spec.dtype_info is None:  # a model saved before dtype_info: "datetime64[ns, tz]"
+        if "[" in spec.dtype and "," in spec.dtype:
+            return spec.dtype.split(",", 1)[1].rstrip("]").strip()
+        return None
+    dtype = dtype_from_info(spec.dtype_info) if spec.dtype_info["family"] != "category" else None
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return str(dtype.tz)
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
+        return dtype.pyarrow_dtype.tz
+    return None
 
 
 def _kind_of(info: dict) -> str:

@@ -345,3 +345,25 @@ def test_arrow_string_text_columns_are_detected_and_keep_their_dtype():
     out = model.sample(8)
     assert (out.dtypes == df.dtypes).all()
     assert _value_types(out["note"]) <= {str}
+
+
+def test_sequences_keep_arrow_and_object_dtypes():
+    """Sequential mode: an Arrow string key, an Arrow tz-aware order column, decimals, dates."""
+    n = 120
+    who = np.random.default_rng(1).integers(0, 15, n)
+    when = pd.Timestamp("2021-01-01", tz="Europe/Berlin") + pd.to_timedelta(
+        np.random.default_rng(2).integers(0, 500, n), unit="h"
+    )
+    df = pd.DataFrame(
+        {
+            "who": pd.Series([f"e{i}" for i in who], dtype=pd.ArrowDtype(pa.string())),
+            "when": pd.Series(when).astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/Berlin"))),
+            "amount": _arrow([D(f"{i % 4}.50") for i in range(n)], pa.decimal128(8, 2)),
+            "day": pd.Series([DATES[i % N] for i in range(n)], dtype=object),
+            "wait": pd.Series(pd.to_timedelta(np.arange(n) % 7, unit="s")),
+        }
+    )
+    model = TabularARGN(max_epochs=1, model_size="small", random_state=0, verbose=0)
+    out = model.fit(df, entity_key="who", order_by="when").sample(n_entities=6)
+    assert (out.dtypes == df.dtypes).all(), out.dtypes
+    assert out["when"].dt.tz is not None and _value_types(out["day"]) == {dt.date}

@@ -25,7 +25,7 @@ from tabargn.codec import TableCodec
 from tabargn.errors import InvalidDataError
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.sampling import generate
-from tabargn.schema import restore_dtype, validate_frame
+from tabargn.schema import datetime_tz, restore_dtype, validate_frame
 from tabargn.sequential.generation import generate_sequences
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
 from tabargn.sequential.prepare import (
@@ -258,9 +258,7 @@ def _seed_table(seq: SequentialModel, seed_events: pd.DataFrame, keys: pd.Index)
 def _restore_order(meta: SequenceMeta, values: np.ndarray) -> pd.Series:
     spec = meta.spec(meta.order_by)
     if meta.order_kind == "datetime":
-        tz = None
-        if "[" in spec.dtype and "," in spec.dtype:
-            tz = spec.dtype.split(",", 1)[1].rstrip("]").strip()
+        tz = datetime_tz(spec)
         out = pd.to_datetime(values.astype(np.int64), utc=tz is not None)
         if tz is not None:
             out = out.tz_convert(tz)
