@@ -367,3 +367,23 @@ def test_sequences_keep_arrow_and_object_dtypes():
     out = model.fit(df, entity_key="who", order_by="when").sample(n_entities=6)
     assert (out.dtypes == df.dtypes).all(), out.dtypes
     assert out["when"].dt.tz is not None and _value_types(out["day"]) == {dt.date}
+
+
+def test_where_takes_values_of_the_column_dtype(samples):
+    """Restrictions may be given as Timedelta, Decimal, Period, time and date values."""
+    _, _, _, model = samples
+    where = {
+        "np_timedelta64_ns": (pd.Timedelta("1h"), pd.Timedelta("4h")),
+        "pa_decimal128": [D("3.75"), D("6.75")],
+        "pd_period_M": (pd.Period("2021-04", "M"), None),
+        "pa_time32_s": [dt.time(1, 30), dt.time(2, 30)],
+        "obj_date": (dt.date(2020, 1, 8), dt.date(2020, 1, 22)),
+    }
+    out = model.sample(30, where=where)
+    assert out["np_timedelta64_ns"].between(pd.Timedelta("1h"), pd.Timedelta("4h")).all()
+    assert set(out["pa_decimal128"]) <= {D("3.75"), D("6.75")}
+    assert (out["pd_period_M"] >= pd.Period("2021-04", "M")).all()
+    assert set(out["pa_time32_s"]) <= {dt.time(1, 30), dt.time(2, 30)}
+    assert all(dt.date(2020, 1, 8) <= d <= dt.date(2020, 1, 22) for d in out["obj_date"])
+    with pytest.raises(TabargnError, match="pa_time32_s"):
+        model.sample(5, where={"pa_time32_s": [dt.timedelta(days=3)]})
