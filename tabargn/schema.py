@@ -28,6 +28,10 @@ Arrow ``dictionary``; ``category`` (categories, their
 order and dtype are kept)
 =======================================================  ===========  =============================
 
+An ``encoding_types`` override changes the kind, not the output dtype: strings modelled as numbers
+or datetimes come back as strings (``"3"``, ``"2020-01-08"``), object integers as ints, and so on.
+``numpy.str_`` values come back as ``str``.
+
 Refused at fit with :class:`~tabargn.errors.UnsupportedDtypeError` naming the column and a fix:
 complex numbers, nested or binary values (lists, dicts, sets, bytes, Arrow list/struct/map/binary),
 object columns of timedeltas, times of day or Periods, object columns mixing dates, datetimes or
@@ -213,8 +217,10 @@ def _value_class(t: type) -> str:
         return "decimal"
     if issubclass(t, complex | np.complexfloating):
         return "complex"
+    if issubclass(t, numbers.Integral):
+        return "int"
     if issubclass(t, numbers.Real):
-        return "number"
+        return "float"
     if issubclass(t, _dt.timedelta | np.timedelta64):
         return "timedelta"
     if issubclass(t, _dt.time):
@@ -257,8 +263,8 @@ def _object_info(s: pd.Series, name: str) -> dict:
             f"dates, datetimes, Decimal) are supported: flatten them into scalar columns or "
             f"convert them to strings with {fix}"
         )
-    if classes <= {"str", "number", "bool"}:
-        return {"family": "object", "values": "scalar"}
+    if classes <= {"str", "int", "float", "bool"}:
+        return {"family": "object", "values": "scalar", "types": sorted(classes)}
     if classes == {"date"}:
         return {"family": "object", "values": "date"}
     if classes <= {"datetime", "timestamp"}:
@@ -742,8 +748,7 @@ def _restore(values: pd.Series, info: dict, spec: ColumnSpec) -> pd.Series:
         return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index)
     if family == "string":
         dtype = _string_dtype(info["storage"], info.get("na_value", "NA"))
-        obj = _objects(values)
-        return obj.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(dtype)
+        return _strings(values).astype(dtype)
     if family == "category":
         return _restore_category(values, info, spec)
     if family == "object":
@@ -787,7 +792,35 @@ def _restore_objects(values: pd.Series, info: dict) -> pd.Series:
         else:
             out = [None if v is pd.NaT else v for v in d.tolist()]
         return pd.Series(out, index=values.index, dtype=object)
+    types = info.get("types")
+    if types == ["str"]:  # strings modelled as numbers or datetimes (encoding_types)
+        return _strings(values)
+    if types == ["int"] and ptypes.is_float_dtype(values.dtype):
+        x = np.round(values.to_numpy(dtype=np.float64))
+        out = [None if np.isnan(v) else int(v) for v in x]
+        return pd.Series(out, index=values.index, dtype=object)
     return _objects(values)
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    """Decoded values as an object Series of str (None for missing): numbers without a
+    spurious ``.0``, datetimes as dates when they are all midnight."""
+    if ptypes.is_datetime64_any_dtype(values.dtype):
+        d = values
+        date_only = bool((d.dropna() == d.dropna().dt.normalize()).all())
+        text = d.dt.strftime("%Y-%m-%d") if date_only else d.astype(str)
+        return text.astype(object).where(d.notna(), None)
+    if ptypes.is_float_dtype(values.dtype):
+        x = values.to_numpy(dtype=np.float64)
+        finite = x[np.isfinite(x)]
+        integral = bool(np.all(finite == np.round(finite)))
+        out = [
+            None if np.isnan(v) else (str(int(v)) if integral and np.isfinite(v) else repr(v))
+            for v in x.tolist()
+        ]
+        return pd.Series(out, index=values.index, dtype=object)
+    obj = _objects(values)
+    return obj.map(lambda v: v if v is None or isinstance(v, str) else str(v))
 
 
 def _restore_category(values: pd.Series, info: dict, spec: ColumnSpec) -> pd.Series:

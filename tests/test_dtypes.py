@@ -133,6 +133,27 @@ SUPPORTED: dict[str, pd.Series] = {
     "obj_timestamp": pd.Series(list(STAMPS), dtype=object),
     "obj_decimal": pd.Series(_masked([D(f"{v}.125") for v in SMALL]), dtype=object),
     "obj_empty": pd.Series([None] * N, dtype=object),
+    "obj_timestamp_tz": pd.Series(list(STAMPS.tz_localize("Europe/Paris")), dtype=object),
+    "obj_decimal_infinity": pd.Series(
+        [D("Infinity") if v == 0 else D(f"{v}.25") for v in SMALL], dtype=object
+    ),
+    # more categories and dictionaries
+    "np_longdouble": pd.Series(SMALL * 0.5, dtype=np.longdouble),
+    "pd_category_bool": pd.Series(SMALL > 2).astype("category"),
+    "pd_category_Int64": pd.Series(SMALL, dtype="Int64").astype("category"),
+    "pd_category_date": pd.Series(DATES, dtype=object).astype("category"),
+    "pd_category_period": pd.Series(pd.PeriodIndex(STAMPS, freq="M")).astype("category"),
+    "pd_category_decimal": pd.Series([D(f"{v}.5") for v in SMALL]).astype("category"),
+    "pa_dictionary_int64": pd.Series(
+        pd.arrays.ArrowExtensionArray(
+            pa.array(SMALL).dictionary_encode().cast(pa.dictionary(pa.int16(), pa.int64()))
+        )
+    ),
+    "pa_dictionary_date32": pd.Series(
+        pd.arrays.ArrowExtensionArray(
+            pa.array(DATES).dictionary_encode().cast(pa.dictionary(pa.int8(), pa.date32()))
+        )
+    ),
 }
 
 # name -> (column, error class, text the message must hold besides the column name)
@@ -247,6 +268,37 @@ def test_values_survive_exactly(samples):
     inf = out["np_float64_inf"]
     assert (inf == np.inf).any() and (inf == -np.inf).any() and np.isfinite(inf).any()
     assert out["pa_null"].isna().all() and out["obj_empty"].isna().all()
+
+
+# encoding_types overrides: the kind changes, the dtype and value types do not
+OVERRIDDEN = {
+    "int_as_categorical": (pd.Series(SMALL * 10), "categorical"),
+    "bool_as_numeric": (pd.Series(SMALL > 2), "numeric"),
+    "string_digits_as_numeric": (pd.Series([str(v) for v in SMALL], dtype="string"), "numeric"),
+    "obj_str_as_datetime": (pd.Series([d.isoformat() for d in DATES], dtype=object), "datetime"),
+    "obj_int_as_numeric": (pd.Series(SMALL.tolist(), dtype=object), "numeric"),
+    "date32_as_categorical": (_arrow(DATES, pa.date32()), "categorical"),
+    "decimal_as_categorical": (
+        _arrow([D(f"{v}.5") for v in SMALL], pa.decimal128(5, 1)),
+        "categorical",
+    ),
+    "timedelta_as_categorical": (pd.Series(pd.to_timedelta(SMALL, unit="h")), "categorical"),
+}
+
+
+def test_encoding_type_overrides_keep_dtypes_and_value_types():
+    df = pd.DataFrame({name: column for name, (column, _) in OVERRIDDEN.items()})
+    kinds = {name: kind for name, (_, kind) in OVERRIDDEN.items()}
+    model = TabularARGN(
+        encoding_types=kinds, max_epochs=1, model_size="small", value_protection=False, verbose=0
+    ).fit(df)
+    assert {s.name: s.kind for s in model.codec_.specs} == kinds
+    out = model.sample(30)
+    assert (out.dtypes == df.dtypes).all()
+    for name in OVERRIDDEN:
+        assert _value_types(out[name]) == _value_types(df[name]), name
+    assert set(out["string_digits_as_numeric"]) <= {str(v) for v in range(5)}  # not "1.0"
+    assert all(len(v) == 10 for v in out["obj_str_as_datetime"])  # "2020-01-08", as given
 
 
 def test_infer_string_option_round_trips():
