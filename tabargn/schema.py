@@ -12,7 +12,7 @@ same Python value types. What is supported, and as which kind:
 dtype                                                    kind         notes
 =======================================================  ===========  =============================
 numpy ``bool``; ``boolean``; ``bool[pyarrow]``           categorical
-numpy ``int8`` .. ``uint64``, ``float16/32/64``;          numeric      ``+-inf`` round-trip (see
+numpy ``int8`` .. ``uint64``, ``float16/32/64``;         numeric      ``+-inf`` round-trip (see
 ``Int*``, ``UInt*``, ``Float*``; Arrow ints and floats                 :mod:`~tabargn.encoding.numeric`)
 Arrow ``decimal128/256``; object ``decimal.Decimal``     numeric      back as ``Decimal`` at the
                                                                       type's (the data's) scale
