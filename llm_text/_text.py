@@ -88,9 +88,10 @@ def is_text_column(
 ) -> bool:
     """Heuristic used to detect free-text columns.
 
-    A column is text when it holds strings, their mean word count is at least
-    ``min_mean_words``, and the share of distinct values among the non-missing ones is at least
-    ``min_unique`` (so long but repeated labels stay categorical).
+    A column is text when it holds strings (object, ``string``, ``str`` or Arrow ``string`` /
+    ``large_string`` dtype), their mean word count is at least ``min_mean_words``, and the share
+    of distinct values among the non-missing ones is at least ``min_unique`` (so long but
+    repeated labels stay categorical).
 
     Args:
         series: The column.
@@ -107,9 +108,10 @@ def is_text_column(
     values = series.dropna()
     if len(values) == 0:
         return False
-    values = values.sample(min(len(values), 5000), random_state=0)
-    if not all(isinstance(v, str) for v in values.tolist()):
+    # plain Python strings whatever the storage (object, string, str, Arrow string types)
+    sample = values.sample(min(len(values), 5000), random_state=0).tolist()
+    if not all(isinstance(v, str) for v in sample):
         return False
-    mean_words = values.str.split().str.len().mean()
-    unique_share = values.nunique() / len(values)
+    mean_words = float(np.mean([len(v.split()) for v in sample]))
+    unique_share = len(set(sample)) / len(sample)
     return bool(mean_words >= min_mean_words and unique_share >= min_unique)

@@ -1,14 +1,26 @@
 """Command line: ``tabargn fit | sample | impute | evaluate | demo`` (typer).
 
-Inputs and outputs are CSV or Parquet, chosen by the file suffix. Long work shows progress bars;
-``--quiet`` silences them. Errors of the package are printed as one line (no traceback) and the
-command exits with status 2.
+Inputs and outputs are CSV or Parquet, chosen by the file suffix; an output suffix is checked
+before any work starts. CSV inputs are sniffed: the encoding is UTF-8 if the file decodes as
+UTF-8, else cp1252, else Latin-1, and the separator is guessed among ``, ; TAB |`` by
+:class:`csv.Sniffer` on the first 64 KiB. ``--sep`` and ``--encoding`` override both on every
+command that reads CSV (they apply to all its CSV inputs). CSV outputs are written as UTF-8 with
+``,``. Long work shows progress bars; ``--quiet`` silences them.
+
+Every error prints one line on stderr (``error: <ErrorType>: <message>``, no traceback, no usage
+box): errors of the package and unreadable or unwritable files exit with status 2, usage errors
+(a bad option value such as ``sample -n abc``, a missing option) with status 2, anything
+unexpected with status 1 (set ``TABARGN_DEBUG=1`` to see its traceback).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import functools
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,63 +29,207 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from tabargn.errors import InvalidDataError, TabargnError
 
+console = Console(stderr=True)
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+SNIFF_BYTES = 64 * 1024
+"""CSV sniffing reads this many bytes of the file."""
+CSV_ENCODINGS = ("utf-8", "cp1252", "latin-1")
+"""Encodings tried in order when ``--encoding`` is not given (Latin-1 decodes any byte)."""
+CSV_SEPARATORS = ",;\t|"
+"""Separators the sniffer chooses from when ``--sep`` is not given."""
+
+
+def _print_error(message: str) -> None:
+    # a Text is not parsed for markup (messages quote values like ['a']); never wrapped
+    line = " ".join(str(message).split())
+    console.print(Text.assemble(("error:", "bold red"), f" {line}"), soft_wrap=True)
+
+
+def _is_usage_error(e: BaseException) -> bool:
+    """A click/typer ``ClickException`` (usage errors, bad parameters, missing options).
+
+    Duck-typed: recent typer versions vendor click, older ones raise click's own classes.
+    """
+    return not isinstance(e, typer.Exit | typer.Abort) and (
+        callable(getattr(e, "format_message", None))
+        and isinstance(getattr(e, "exit_code", None), int)
+        and callable(getattr(e, "show", None))
+    )
+
+
+class _OneLineErrors(TyperGroup):
+    """The command group: usage errors print one line instead of a usage box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        except Exception as e:
+            if not _is_usage_error(e):
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `tabargn`: the help text
+                e.show()
+                sys.exit(e.exit_code)
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _print_error(f"{type(e).__name__}: {e.format_message()}{hint}")
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     help="tabargn: tabular synthetic data with a TabularARGN-style any-order model.",
 )
-console = Console(stderr=True)
 
 
 def _friendly(func):
     """Turns tabargn errors and OS errors (an output path that cannot be written) into a
-    one-line message and exit status 2."""
+    one-line message and exit status 2; anything unexpected into one line and status 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except (TabargnError, OSError) as e:
-            # a Text is not parsed for markup (messages quote values like ['a']); no wrapping
-            message = Text.assemble(("error:", "bold red"), f" {type(e).__name__}: {e}")
-            console.print(message, soft_wrap=True)
+            _print_error(f"{type(e).__name__}: {e}")
             raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:
+            if os.environ.get("TABARGN_DEBUG") or _is_usage_error(e):
+                raise
+            _print_error(
+                f"unexpected {type(e).__name__}: {e} (set TABARGN_DEBUG=1 for the traceback)"
+            )
+            raise typer.Exit(code=1) from None
 
     return wrapper
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Reads a ``.csv`` or ``.parquet`` file.
+def _csv_options(sep: str | None, encoding: str | None) -> tuple[str | None, str | None]:
+    """``--sep`` / ``--encoding`` checked (``\\t`` and ``tab`` mean a tab)."""
+    if sep is not None:
+        sep = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(sep, sep)
+        if not sep:
+            raise InvalidDataError("--sep must not be empty; e.g. --sep ';'")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InvalidDataError(
+                f"--encoding {encoding!r} is not a known encoding; e.g. utf-8, cp1252, latin-1"
+            ) from None
+    return sep, encoding
+
+
+def sniff_csv(path: Path, sep: str | None = None, encoding: str | None = None) -> tuple[str, str]:
+    """Separator and encoding of a CSV file (the given ones win).
+
+    The encoding is the first of :data:`CSV_ENCODINGS` that decodes the first
+    :data:`SNIFF_BYTES`; the separator is :class:`csv.Sniffer`'s guess among
+    :data:`CSV_SEPARATORS` on the complete lines of that sample (``,`` if it cannot tell, e.g.
+    for a single column).
 
     Raises:
-        InvalidDataError: Unknown suffix, missing or unreadable file.
+        InvalidDataError: The sample does not decode with the given ``encoding``.
+    """
+    with open(path, "rb") as f:
+        raw = f.read(SNIFF_BYTES)
+    complete = len(raw) < SNIFF_BYTES
+    text = None
+    for candidate in [encoding] if encoding else CSV_ENCODINGS:
+        try:
+            text = codecs.getincrementaldecoder(candidate)().decode(raw, final=complete)
+        except UnicodeDecodeError as e:
+            if encoding:
+                raise InvalidDataError(f"cannot read {path} as {encoding}: {e}") from None
+            continue
+        encoding = candidate
+        break
+    if sep is None:
+        text = text.lstrip("\ufeff")
+        if not complete and "\n" in text:
+            text = text[: text.rfind("\n")]  # complete lines only
+        try:
+            sep = csv.Sniffer().sniff(text, delimiters=CSV_SEPARATORS).delimiter
+        except csv.Error:
+            sep = ","
+    return sep, encoding
+
+
+def _read_csv(path: Path, sep: str | None, encoding: str | None) -> pd.DataFrame:
+    sep, first = sniff_csv(path, sep, encoding)
+    tried = [first] if encoding else list(CSV_ENCODINGS[CSV_ENCODINGS.index(first) :])
+    for candidate in tried:
+        try:
+            return pd.read_csv(path, sep=sep, encoding=candidate)
+        except UnicodeDecodeError as e:  # past the sniffed sample
+            if candidate == tried[-1]:
+                raise InvalidDataError(f"cannot read {path} as {candidate}: {e}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def read_table(path: Path, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Reads a ``.csv`` (separator and encoding sniffed unless given) or ``.parquet`` file.
+
+    Raises:
+        InvalidDataError: Unknown suffix, missing or unreadable file, bad ``sep``/``encoding``.
     """
     suffix = path.suffix.lower()
     if not path.exists():
         raise InvalidDataError(f"file {path} does not exist")
+    sep, encoding = _csv_options(sep, encoding)
     try:
         if suffix == ".csv":
-            return pd.read_csv(path)
+            return _read_csv(path, sep, encoding)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
-    except (OSError, ValueError) as e:
-        raise InvalidDataError(f"cannot read {path}: {e}") from None
+    except (OSError, ValueError, csv.Error) as e:
+        if isinstance(e, InvalidDataError):
+            raise
+        message = " ".join(str(e).split())
+        raise InvalidDataError(f"cannot read {path}: {message}") from None
     raise InvalidDataError(f"{path}: use a .csv or .parquet file")
 
 
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Writes a ``.csv`` or ``.parquet`` file (by suffix), creating parent folders."""
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    elif suffix in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
-    else:
+def check_output(path: Path) -> Path:
+    """Checks an output table's suffix before any work is done.
+
+    Raises:
+        InvalidDataError: Not ``.csv`` / ``.parquet``, or an existing directory.
+    """
+    if path.suffix.lower() not in TABLE_SUFFIXES:
         raise InvalidDataError(f"{path}: use a .csv or .parquet output file")
+    if path.is_dir():
+        raise InvalidDataError(f"output {path} is a directory; give a .csv or .parquet file path")
+    return path
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Writes a ``.csv`` (UTF-8, ``,``) or ``.parquet`` file (by suffix), creating parent
+    folders."""
+    check_output(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_parquet(path, index=False)
+
+
+SEP_HELP = "CSV separator (default: sniffed among , ; TAB |); '\\t' or 'tab' for a tab."
+ENCODING_HELP = "CSV encoding (default: utf-8 if it decodes, else cp1252, else latin-1)."
 
 
 @app.command()
@@ -111,12 +267,16 @@ def fit(
     no_value_protection: bool = typer.Option(False, help="Keep rare categories and extremes."),
     device: str = typer.Option("cpu", help="cpu | cuda | auto."),
     seed: int = typer.Option(0, help="Random seed."),
+    sep: str = typer.Option(None, "--sep", help=SEP_HELP),
+    encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Fit a model on DATA and save it to a directory."""
     from tabargn import TabularARGN
 
-    df = read_table(data)
+    if output.exists() and not output.is_dir():
+        raise InvalidDataError(f"-o {output} is a file; fit writes a model directory")
+    df = read_table(data, sep, encoding)
     unknown = [c for c in drop if c not in df.columns]
     if unknown:
         raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
@@ -191,13 +351,16 @@ def sample(
     conditions: Path = typer.Option(None, help="Table of condition rows (one output row each)."),
     temperature: float = typer.Option(1.0, help="Softmax temperature."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling threshold."),
+    sep: str = typer.Option(None, "--sep", help=SEP_HELP + " Applies to --conditions."),
+    encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate synthetic rows from a saved model."""
     from tabargn import TabularARGN
 
+    check_output(output)
+    cond = read_table(conditions, sep, encoding) if conditions else None
     model = TabularARGN.load(model_dir)
-    cond = read_table(conditions) if conditions else None
     started = time.perf_counter()
     out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
     write_table(out, output)
@@ -215,13 +378,16 @@ def impute(
     model_dir: Path = typer.Argument(..., help="Model directory written by `tabargn fit`."),
     data: Path = typer.Argument(..., help="Table with missing cells."),
     output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv or .parquet)."),
+    sep: str = typer.Option(None, "--sep", help=SEP_HELP),
+    encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Fill the missing cells of DATA; observed cells are kept."""
     from tabargn import TabularARGN
 
+    check_output(output)
+    df = read_table(data, sep, encoding)
     model = TabularARGN.load(model_dir)
-    df = read_table(data)
     out = model.impute(df)
     write_table(out, output)
     if not quiet:
@@ -255,15 +421,20 @@ def evaluate(
     ),
     report: Path = typer.Option(None, "--report", help="Write the HTML report here."),
     json_out: Path = typer.Option(None, "--json", help="Write the summary as JSON here."),
+    sep: str = typer.Option(None, "--sep", help=SEP_HELP + " Applies to every CSV input."),
+    encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score SYNTHETIC against REAL (and HOLDOUT): fidelity, detection, utility, privacy."""
     from tabargn import evaluate as run_evaluate
 
+    for path in (report, json_out):
+        if path is not None and path.is_dir():
+            raise InvalidDataError(f"output {path} is a directory; give a file path")
     result = run_evaluate(
-        real=read_table(real),
-        synthetic=read_table(synthetic),
-        holdout=read_table(holdout) if holdout else None,
+        real=read_table(real, sep, encoding),
+        synthetic=read_table(synthetic, sep, encoding),
+        holdout=read_table(holdout, sep, encoding) if holdout else None,
         target=target,
         text_columns=list(text_column) or None,
         text_consistency_column=text_consistency_column,

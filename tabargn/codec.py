@@ -7,6 +7,8 @@ dtype restoration. It holds no model: the network only ever sees codes.
 
 from __future__ import annotations
 
+import datetime as _dt
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ from tabargn.errors import (
     InvalidDataError,
     UnknownColumnError,
     UnknownValueError,
+    UnsupportedDtypeError,
 )
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
@@ -91,12 +94,12 @@ class TableCodec:
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
                 enc = get_encoding(spec.kind)
-                values = to_kind(df[spec.name], spec.kind, spec.name)
-                stats[spec.name] = enc.reduce(
-                    [enc.analyze(values.reset_index(drop=True))],
-                    value_protection=value_protection,
-                    rng=rng,
-                )
+                values = to_kind(df[spec.name], spec.kind, spec.name, spec)
+                try:
+                    partial = enc.analyze(values.reset_index(drop=True))
+                except UnsupportedDtypeError as e:
+                    raise UnsupportedDtypeError(f"column {spec.name!r}: {e}") from None
+                stats[spec.name] = enc.reduce([partial], value_protection=value_protection, rng=rng)
         return cls(specs, stats)
 
     # ----------------------------------------------------------------- layout
@@ -179,7 +182,7 @@ class TableCodec:
         for name, s in self.slots.items():
             if name not in df.columns:
                 continue
-            values = to_kind(df[name], s.spec.kind, name).reset_index(drop=True)
+            values = to_kind(df[name], s.spec.kind, name, s.spec).reset_index(drop=True)
             present = values.notna().to_numpy()
             if missing_is_null and not present.all():
                 if not s.has_null:
@@ -229,12 +232,15 @@ class TableCodec:
                 enc = get_encoding(spec.kind)
                 values = enc.decode(codes[:, s.start : s.start + s.width], s.stats, rng)
                 if where and spec.name in where:
-                    values = enc.clip(values, s.stats, where[spec.name], rng)
+                    restriction = self._model_where(spec.name, where[spec.name])
+                    values = enc.clip(values, s.stats, restriction, rng)
                 values = values.reset_index(drop=True)
                 if verbatim is not None and spec.name in verbatim.columns:
                     given = verbatim[spec.name].reset_index(drop=True)
                     mask = given.notna().to_numpy()
                     if mask.any():
+                        # conditions in the decoded form (numbers of the unit, datetimes)
+                        given = to_kind(given, spec.kind, spec.name, spec)
                         merged = values.to_numpy(dtype=object, copy=True)
                         merged[mask] = given.to_numpy(dtype=object)[mask]
                         values = pd.Series(merged, dtype=object)
@@ -288,6 +294,33 @@ class TableCodec:
         return labels, weights
 
     # ----------------------------------------------------------------- restrictions
+    def _model_where(self, name: str, spec):
+        """A ``where`` restriction with its values in the decoded form of the column: numbers
+        of the unit for timedeltas, durations and times of day, floats for Decimals, datetimes
+        for Periods and dates. Numbers, strings and datetimes pass unchanged.
+
+        Raises:
+            ConditionError: A value cannot be read in the column's dtype.
+        """
+        s = self.slots.get(name)
+        if s is None or s.spec.kind not in ("numeric", "datetime"):
+            return spec
+
+        def convert(value):
+            if value is None or isinstance(value, str | numbers.Real | _dt.datetime):
+                return value
+            try:
+                converted = to_kind(pd.Series([value], dtype=object), s.spec.kind, name, s.spec)
+            except InvalidDataError as e:
+                raise ConditionError(f"where[{name!r}]: {e}") from None
+            return converted.iloc[0]
+
+        if isinstance(spec, tuple):
+            return tuple(convert(v) for v in spec)
+        if isinstance(spec, list | set | frozenset | np.ndarray | pd.Series | pd.Index):
+            return [convert(v) for v in spec]
+        return spec
+
     def where_constraint(self, where: dict, *, no_null: np.ndarray | None = None):
         """Builds the generation constraint for ``where`` restrictions and imputation.
 
@@ -309,6 +342,7 @@ class TableCodec:
         specs = {}
         for name, spec in (where or {}).items():
             s = self.slot(name)
+            spec = self._model_where(name, spec)
             if isinstance(spec, tuple) and len(spec) == 2:
                 low, high = spec
                 if any(_is_nan(v) for v in spec):

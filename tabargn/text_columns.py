@@ -207,7 +207,7 @@ def fill_text_columns(
             ctx = out.iloc[todo][ctx_cols].reset_index(drop=True)
             texts = model.generate(ctx, random_state=text_seed(seed, k), allow_missing=not impute)
             values.iloc[todo] = texts.to_numpy(dtype=object)
-        out[name] = restore_dtype(values, by_name[name]).to_numpy()
+        out[name] = restore_dtype(values, by_name[name]).array  # keeps extension dtypes
     return out
 
 

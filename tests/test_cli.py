@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tabargn.cli import app
+from tabargn.cli import app, read_table, sniff_csv
 from tabargn.datasets import load_adult
+from tabargn.errors import InvalidDataError
 
 runner = CliRunner()
 QUICK = ["--max-epochs", "2", "--model-size", "small", "--quiet"]
@@ -27,12 +28,14 @@ def ok(*args: str):
     return result
 
 
-def fails_cleanly(*args: str, match: str):
-    """Exit status 2, a one-line ``error:`` message containing ``match``, no traceback."""
+def fails_cleanly(*args: str, match: str, code: int = 2):
+    """Exit status 2, exactly one line ``error: ...`` containing ``match``: no traceback, no
+    usage box."""
     result = invoke(*args)
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    assert "Traceback" not in result.output
-    assert "error:" in result.output and match in result.output, result.output
+    assert result.exit_code == code, result.output + repr(result.exception)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:") and match in lines[0], result.output
     return result
 
 
@@ -202,4 +205,135 @@ def test_unwritable_output(files, tmp_path):
     (tmp_path / "afile").write_text("")
     fails_cleanly(
         "sample", files["model"], "-n", "3", "-o", tmp_path / "afile" / "s.csv", match="afile"
+    )
+
+
+# ------------------------------------------------------------------------------ CSV sniffing
+@pytest.fixture(scope="module")
+def european(tmp_path_factory) -> dict:
+    """A semicolon-separated Latin-1 CSV with accented categories, and the frame behind it."""
+    root = tmp_path_factory.mktemp("european")
+    rng = np.random.default_rng(0)
+    n = 240
+    df = pd.DataFrame(
+        {
+            "ville": rng.choice(["Zürich", "Genève", "Malmö", "São Paulo"], n),
+            "prix": rng.integers(10, 500, n),
+            "note": rng.choice(["très bien", "bien, sans plus", "médiocre"], n),
+            "taux": rng.normal(size=n).round(2),
+        }
+    )
+    path = root / "villes.csv"
+    df.to_csv(path, sep=";", encoding="latin-1", index=False)
+    return {"df": df, "csv": path, "root": root}
+
+
+def test_semicolon_latin1_csv_is_sniffed_and_fits(european, tmp_path):
+    df, path = european["df"], european["csv"]
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")  # really not UTF-8
+    assert sniff_csv(path) == (";", "cp1252")
+    model = tmp_path / "model"
+    ok("fit", path, "-o", model, *QUICK)
+    config = json.loads((model / "config.json").read_text())
+    assert config["feature_names"] == list(df.columns)  # four columns, not one junk column
+    out = tmp_path / "syn.csv"
+    ok("sample", model, "-n", "200", "-o", out, "-q")
+    syn = pd.read_csv(out)  # outputs are UTF-8 with ","
+    assert set(syn["ville"]) <= set(df["ville"]) and set(syn["note"]) <= set(df["note"])
+    assert pd.api.types.is_integer_dtype(syn["prix"]) and pd.api.types.is_float_dtype(syn["taux"])
+    # conditions read with explicit --sep/--encoding; impute sniffs a tab-separated UTF-8 file
+    cond = tmp_path / "cond.csv"
+    pd.DataFrame({"ville": ["Zürich", "Malmö"]}).to_csv(
+        cond, sep="|", encoding="cp1252", index=False
+    )
+    out = tmp_path / "cond_out.parquet"
+    ok("sample", model, "--conditions", cond, "--sep", "|", "--encoding", "cp1252", "-o", out, "-q")
+    assert pd.read_parquet(out)["ville"].tolist() == ["Zürich", "Malmö"]
+    holes = df.head(30).copy()
+    holes.loc[::3, "note"] = None
+    tsv = tmp_path / "holes.csv"
+    holes.to_csv(tsv, sep="\t", index=False)
+    ok("impute", model, tsv, "-o", tmp_path / "filled.csv", "-q")
+    filled = pd.read_csv(tmp_path / "filled.csv")
+    assert filled["note"].notna().all() and filled["ville"].tolist() == holes["ville"].tolist()
+
+
+def test_sep_and_encoding_override_the_sniffer(european, tmp_path):
+    path = european["csv"]
+    assert read_table(path).shape[1] == 4
+    assert read_table(path, sep=",").shape[1] == 1  # the junk column sniffing avoids
+    assert list(read_table(path, sep=";", encoding="latin-1").columns) == [
+        "ville",
+        "prix",
+        "note",
+        "taux",
+    ]
+    assert (
+        read_table(path, encoding="latin-1")["ville"]
+        .isin(["Zürich", "Genève", "Malmö", "São Paulo"])
+        .all()
+    )
+    with pytest.raises(InvalidDataError, match="utf-8"):
+        read_table(path, encoding="utf-8")
+    tab = tmp_path / "tab.csv"
+    tab.write_text("a\tb\n1\t2\n")
+    assert read_table(tab, sep="\\t").shape == (1, 2) and read_table(tab, sep="tab").shape == (1, 2)
+    single = tmp_path / "single.csv"
+    single.write_text("only\n1\n2\n")
+    assert read_table(single).columns.tolist() == ["only"]  # nothing to sniff: ","
+    fails_cleanly("fit", path, "-o", tmp_path / "m", "--encoding", "utf-8", match="as utf-8")
+    fails_cleanly("fit", path, "-o", tmp_path / "m", "--encoding", "klingon", match="klingon")
+    fails_cleanly("evaluate", path, path, "--sep", "", match="--sep")
+
+
+# ------------------------------------------------------------------------------ one-line errors
+def test_usage_errors_are_one_line(files, tmp_path):
+    out = tmp_path / "s.csv"
+    fails_cleanly("sample", files["model"], "-n", "abc", "-o", out, match="'-n'")
+    fails_cleanly("sample", files["model"], "-n", "5", match="--output")  # missing option
+    fails_cleanly("sample", files["model"], "-n", "5", "-o", out, "--bogus", match="--bogus")
+    fails_cleanly("nosuchcommand", match="nosuchcommand")
+    fails_cleanly(
+        "fit", files["csv"], "-o", tmp_path / "m", "--max-epochs", "x", match="max-epochs"
+    )
+    assert not out.exists()
+
+
+def test_output_format_is_checked_before_any_work(files, tmp_path):
+    # the missing model would fail too: the output suffix is checked first
+    fails_cleanly(
+        "sample",
+        tmp_path / "no-model",
+        "-n",
+        "5",
+        "-o",
+        tmp_path / "out.xlsx",
+        match="use a .csv or .parquet",
+    )
+    fails_cleanly(
+        "impute",
+        tmp_path / "no-model",
+        tmp_path / "no.csv",
+        "-o",
+        tmp_path / "out.xlsx",
+        match=".parquet",
+    )
+    (tmp_path / "dir.csv").mkdir()
+    fails_cleanly(
+        "sample", files["model"], "-n", "5", "-o", tmp_path / "dir.csv", match="directory"
+    )
+    (tmp_path / "taken").write_text("")
+    fails_cleanly("fit", files["csv"], "-o", tmp_path / "taken", *QUICK, match="model directory")
+
+
+def test_unexpected_errors_are_one_line(files, tmp_path, monkeypatch):
+    import tabargn.cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(tabargn.cli, "read_table", broken)
+    fails_cleanly(
+        "fit", files["csv"], "-o", tmp_path / "m", match="RuntimeError: boom second line", code=1
     )

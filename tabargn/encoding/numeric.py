@@ -31,9 +31,16 @@ Modes (``stats["mode"]``):
 ``"empty"``
     No non-missing value at fit: one sub-column ``"val"`` of cardinality 1; decodes to NaN.
 
-Missing values (NaN, None, ``pd.NA``, and +-inf) take code 0 of the first sub-column when the
-training data had any; in a column fitted without them they encode to code 0 (a valid code; the
-caller masks those cells). Values outside the fitted range are clipped into it (no error).
+Missing values (NaN, None, ``pd.NA``) take code 0 of the first sub-column when the training data
+had any; in a column fitted without them they encode to code 0 (a valid code; the caller masks
+those cells). Values outside the fitted range are clipped into it (no error).
+
+Infinities: ``-inf`` and ``+inf`` round-trip. Like NULL they are markers, not values: each gets
+its own code right after NULL in the first sub-column when the training data held it
+(``stats["has_neginf"]``, ``stats["has_posinf"]``), the model learns how often (and with what)
+they occur, and decoding returns them exactly. They never enter the range, the bins or value
+protection (an infinity identifies no one). In a column fitted without them an infinity is
+clipped into the fitted range like any out-of-range value.
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ _EXACT_INT = 2**53
 
 
 def _to_float(values) -> np.ndarray:
-    """Column as ``float64 [n]`` with NaN for every missing marker and for +-inf."""
+    """Column as ``float64 [n]`` with NaN for every missing marker (+-inf are kept)."""
     s = pd.Series(values)
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
@@ -93,9 +100,7 @@ def _to_float(values) -> np.ndarray:
         s = s.astype("Float64")
     elif not pd.api.types.is_numeric_dtype(s.dtype):
         raise UnsupportedDtypeError(f"numeric encoding cannot encode dtype {s.dtype}")
-    x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    x[~np.isfinite(x)] = np.nan
-    return x
+    return np.array(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def _decimals(unique: np.ndarray) -> int | None:
@@ -168,7 +173,23 @@ def _uniform(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np.
 
 
 def _n_special(stats: dict) -> int:
-    return int(stats["has_null"])
+    """Codes before the first value in sub-column 0: NULL, -inf, +inf (those fitted)."""
+    return (
+        int(stats["has_null"])
+        + int(stats.get("has_neginf", False))
+        + int(stats.get("has_posinf", False))
+    )
+
+
+def _inf_codes(stats: dict) -> tuple[int | None, int | None]:
+    """Codes of ``-inf`` and ``+inf`` in sub-column 0 (None when not fitted)."""
+    code = int(stats["has_null"])
+    neg = pos = None
+    if stats.get("has_neginf", False):
+        neg, code = code, code + 1
+    if stats.get("has_posinf", False):
+        pos = code
+    return neg, pos
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,15 +210,15 @@ def analyze(values: pd.Series) -> dict:
             object holding numbers).
 
     Returns:
-        JSON-serializable dict: ``n``, ``n_null``, ``decimals``, ``gcd``, ``values``, ``weights``,
-        ``low``, ``high``.
+        JSON-serializable dict: ``n`` (finite values), ``n_null``, ``n_neginf``, ``n_posinf``,
+        ``decimals``, ``gcd``, ``values``, ``weights``, ``low``, ``high``.
 
     Raises:
         UnsupportedDtypeError: If the values are not numeric.
     """
     x = _to_float(values)
     null = np.isnan(x)
-    v = np.sort(x[~null])
+    v = np.sort(x[np.isfinite(x)])
     n = len(v)
     u, c = np.unique(v, return_counts=True)
     decimals = _decimals(u)
@@ -211,6 +232,8 @@ def analyze(values: pd.Series) -> dict:
     return {
         "n": int(n),
         "n_null": int(null.sum()),
+        "n_neginf": int((x == -np.inf).sum()),
+        "n_posinf": int((x == np.inf).sum()),
         "decimals": decimals,
         "gcd": gcd,
         "values": _plain(u, integer),
@@ -250,8 +273,16 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     """
     n_total = sum(int(p["n"]) for p in partials)
     has_null = sum(int(p["n_null"]) for p in partials) > 0
-    if n_total == 0:
+    infinities = {
+        "has_neginf": sum(int(p.get("n_neginf", 0)) for p in partials) > 0,
+        "has_posinf": sum(int(p.get("n_posinf", 0)) for p in partials) > 0,
+    }
+    if n_total == 0 and not any(infinities.values()):
         return _empty_stats(has_null)
+    if n_total == 0:  # only infinities (and NULLs): a discrete column without finite values
+        stats = {**_empty_stats(has_null), **infinities, "mode": "discrete", "values": []}
+        stats["sub_columns"] = [{"name": "val", "cardinality": _n_special(stats)}]
+        return stats
     filled = [p for p in partials if p["n"] > 0]
     if any(p["decimals"] is None for p in filled):
         decimals, gcd = None, 0
@@ -280,6 +311,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     stats = {
         "kind": "numeric",
         "has_null": has_null,
+        **infinities,
         "integer": integer,
         "decimals": decimals,
         "gcd": int(gcd),
@@ -297,7 +329,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
             max=_plain(kept[-1:], integer)[0],
             mode="discrete",
             values=_plain(kept, integer),
-            sub_columns=[{"name": "val", "cardinality": int(has_null) + len(kept)}],
+            sub_columns=[{"name": "val", "cardinality": _n_special(stats) + len(kept)}],
         )
         return stats
 
@@ -313,7 +345,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         n_sub = min(N_SUB, max(1, cells // n_bins))
         probs = np.linspace(0.0, 1.0, n_bins * n_sub + 1)
         quantiles = _plain(_weighted_quantiles(ru, rw, probs), integer)
-    sub_columns = [{"name": "bin", "cardinality": int(has_null) + len(atoms) + n_bins}]
+    sub_columns = [{"name": "bin", "cardinality": _n_special(stats) + len(atoms) + n_bins}]
     if n_sub > 1:
         sub_columns.append({"name": "sub", "cardinality": n_sub})
     stats.update(
@@ -350,7 +382,8 @@ def encode(values: pd.Series, stats: dict) -> np.ndarray:
 
     Returns:
         ``int64 [n_rows, n_sub_columns]``. Values outside the fitted range are clipped into it;
-        missing values take the NULL code (code 0 if the column had no NULLs at fit).
+        missing values take the NULL code (code 0 if the column had no NULLs at fit); +-inf take
+        their own codes when fitted, else they are clipped like other out-of-range values.
 
     Raises:
         UnsupportedDtypeError: If the values are not numeric.
@@ -361,8 +394,15 @@ def encode(values: pd.Series, stats: dict) -> np.ndarray:
     out = np.zeros((n, n_sub_cols), dtype=np.int64)
     if stats["mode"] == "empty":
         return out
-    null = np.isnan(x)
-    ok = ~null
+    neg_code, pos_code = _inf_codes(stats)
+    ok = ~np.isnan(x)
+    for sign, code in ((-1, neg_code), (1, pos_code)):
+        if code is not None:
+            hit = x == sign * np.inf
+            out[hit, 0] = code
+            ok &= ~hit
+    if stats["min"] is None:  # only infinities were fitted: other values take code 0
+        return out
     xc = np.clip(x[ok], stats["min"], stats["max"])
     special = _n_special(stats)
     if stats["mode"] == "discrete":
@@ -405,7 +445,7 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
         rng: Random generator for the draws inside sub-bins.
 
     Returns:
-        ``float64`` Series (NaN for NULL), RangeIndex.
+        ``float64`` Series (NaN for NULL, +-inf for their codes), RangeIndex.
     """
     codes = np.asarray(codes, dtype=np.int64).reshape(-1, len(stats["sub_columns"]))
     n = codes.shape[0]
@@ -413,11 +453,15 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
     if stats["mode"] == "empty":
         return pd.Series(out, dtype=np.float64)
     special = _n_special(stats)
+    for sign, code in zip((-1, 1), _inf_codes(stats), strict=True):
+        if code is not None:
+            out[codes[:, 0] == code] = sign * np.inf
     c0 = codes[:, 0] - special
     ok = c0 >= 0 if special else np.ones(n, dtype=bool)
     if stats["mode"] == "discrete":
         vals = np.asarray(stats["values"], dtype=np.float64)
-        out[ok] = vals[np.clip(c0[ok], 0, len(vals) - 1)]
+        if len(vals):
+            out[ok] = vals[np.clip(c0[ok], 0, len(vals) - 1)]
         return pd.Series(out, dtype=np.float64)
     atoms = np.asarray(stats["atoms"], dtype=np.float64)
     n_atoms, n_bins, n_sub = len(atoms), stats["n_bins"], stats["n_sub"]
@@ -453,7 +497,15 @@ def _parse_range(stats: dict, spec: tuple) -> tuple[float, float]:
         raise ConditionError(f"range bounds must be numbers, got {spec!r}") from None
     if low > high:
         raise ConditionError(f"empty range: low {spec[0]!r} > high {spec[1]!r}")
-    if stats["mode"] == "empty" or high < stats["min"] or low > stats["max"]:
+    neg_code, pos_code = _inf_codes(stats)
+    if (neg_code is not None and low == -np.inf) or (pos_code is not None and high == np.inf):
+        return low, high  # an infinity the column can produce lies in the range
+    if (
+        stats["mode"] == "empty"
+        or stats["min"] is None
+        or high < stats["min"]
+        or low > stats["max"]
+    ):
         raise ConditionError(
             f"range [{spec[0]}, {spec[1]}] lies outside the fitted range "
             f"[{stats['min']}, {stats['max']}]"
@@ -477,6 +529,8 @@ def _parse_set(stats: dict, spec) -> np.ndarray:
         known = (x >= stats["min"]) & (x <= stats["max"])
     else:
         known = np.zeros(len(x), dtype=bool)
+    neg_code, pos_code = _inf_codes(stats)
+    known |= ((x == -np.inf) & (neg_code is not None)) | ((x == np.inf) & (pos_code is not None))
     if not known.all():
         unknown = [v for v, ok in zip(wanted, known, strict=True) if not ok]
         shown = ", ".join(repr(v) for v in unknown[:10])
@@ -503,9 +557,10 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
     A range allows the discrete values, atoms, bins and (given the drawn bin) sub-bins that meet
     ``[low, high]``; :func:`clip` then makes the decoded values exact. A list of values allows
     the codes those values encode to (exact values for discrete columns and atoms; the holding
-    sub-bin otherwise, which :func:`clip` snaps to the value). NULL is never allowed;
-    ``spec=None`` allows everything. Rows with no compatible code get all codes (never an empty
-    choice).
+    sub-bin otherwise, which :func:`clip` snaps to the value). NULL is never allowed; a fitted
+    ``-inf`` (``+inf``) is allowed by a range whose low (high) end is None or infinite, and by a
+    list that names it; ``spec=None`` allows everything. Rows with no compatible code get all
+    codes (never an empty choice).
 
     Args:
         stats: Output of :func:`reduce`.
@@ -532,10 +587,20 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
         return allowed_prefix_mask(allowed, sub_index, prev_codes, card)
     low, high = _parse_range(stats, spec)
     special = _n_special(stats)
+    neg_code, pos_code = _inf_codes(stats)
+
+    def with_infinities(row: np.ndarray) -> np.ndarray:
+        if neg_code is not None and low == -np.inf:
+            row[neg_code] = True
+        if pos_code is not None and high == np.inf:
+            row[pos_code] = True
+        return row
+
     if stats["mode"] == "discrete":
         vals = np.asarray(stats["values"], dtype=np.float64)
         row = np.zeros(card, dtype=bool)
         row[special:] = (vals >= low) & (vals <= high)
+        row = with_infinities(row)
         if not row.any():
             raise ConditionError(f"no value of the column lies in [{spec[0]}, {spec[1]}]")
         return np.broadcast_to(row, (n, card)).copy()
@@ -548,6 +613,7 @@ def where_mask(stats: dict, spec, sub_index: int, prev_codes: np.ndarray) -> np.
         if stats["n_bins"]:
             starts, ends = q[:-1:n_sub], q[n_sub::n_sub]
             row[special + n_atoms :] = _overlaps(starts, ends, low, high)
+        row = with_infinities(row)
         if not row.any():
             raise ConditionError(f"no value of the column lies in [{spec[0]}, {spec[1]}]")
         return np.broadcast_to(row, (n, card)).copy()
@@ -583,13 +649,15 @@ def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None =
     x = _to_float(values)
     if spec is None or stats["mode"] == "empty":
         return pd.Series(x, index=index, dtype=np.float64)
+    finite = np.isfinite(x)  # infinities come only from codes the restriction allows
     if not isinstance(spec, tuple):
         allowed = _parse_set(stats, spec)
-        ok = ~np.isnan(x)
-        x[ok] = allowed[_nearest(allowed, x[ok])]
+        allowed = allowed[np.isfinite(allowed)]
+        if len(allowed):
+            x[finite] = allowed[_nearest(allowed, x[finite])]
         return pd.Series(x, index=index, dtype=np.float64)
     low, high = _parse_range(stats, spec)
-    outside = (x < low) | (x > high)
+    outside = finite & ((x < low) | (x > high))
     if stats["mode"] == "binned" and stats["n_bins"] and outside.any():
         rng = rng if rng is not None else np.random.default_rng(0)
         q = np.asarray(stats["quantiles"], dtype=np.float64)
@@ -604,5 +672,5 @@ def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None =
             gridded = np.minimum(g, g_hi) * stats["gcd"] / 10.0 ** stats["decimals"]
             redraw = np.where(on_grid, gridded, redraw)
         x[outside] = redraw
-    x = np.where(np.isnan(x), x, np.clip(x, low, high))
+    x = np.where(finite, np.clip(x, low, high), x)
     return pd.Series(x, index=index, dtype=np.float64)

@@ -24,7 +24,7 @@ import torch
 from tabargn.errors import InvalidDataError
 from tabargn.flat import check_sampling_args, generation_order, sample_rows
 from tabargn.generation import draw_generators, generate, network_device
-from tabargn.schema import ColumnSpec, restore_dtype, validate_frame
+from tabargn.schema import ColumnSpec, datetime_tz, restore_dtype, validate_frame
 from tabargn.sequential.fit import SequentialModel
 from tabargn.sequential.generation import generate_sequences
 from tabargn.sequential.prepare import (
@@ -277,9 +277,7 @@ def _new_entities(
 def _restore_order(meta: SequenceMeta, values: np.ndarray) -> pd.Series:
     spec = meta.spec(meta.order_by)
     if meta.order_kind == "datetime":
-        tz = None
-        if "[" in spec.dtype and "," in spec.dtype:
-            tz = spec.dtype.split(",", 1)[1].rstrip("]").strip()
+        tz = datetime_tz(spec)
         out = pd.to_datetime(values.astype(np.int64), utc=tz is not None)
         if tz is not None:
             out = out.tz_convert(tz)
