@@ -26,6 +26,7 @@ from tabargn.errors import ModelFileError
 __all__ = ["ConfigFile", "EncodersFile", "NetworkShape", "read_config", "read_encoders"]
 
 KINDS = ("categorical", "numeric", "datetime", "text", "empty")
+MODELLED = ("categorical", "numeric", "datetime")  # the kinds with encoding statistics
 
 
 class NetworkShape(BaseModel):
@@ -119,7 +120,7 @@ class EncodersFile(BaseModel):
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError("columns has duplicate names")
-        missing = [c.name for c in self.columns if c.kind != "text" and c.name not in self.stats]
+        missing = [c.name for c in self.columns if c.kind in MODELLED and c.name not in self.stats]
         if missing:
             raise ValueError(f"no stats for columns {missing}")
         return self

@@ -377,7 +377,7 @@ def test_text_in_numeric_column_is_a_typed_error():
 
 def test_arrow_string_text_columns_are_detected_and_keep_their_dtype():
     """Text detection used to crash on Arrow strings (``.str`` on a list<string> result)."""
-    from llm_text import is_text_column
+    from llm_text._text import is_text_column
 
     words = np.array("the quick brown fox jumps over a lazy dog near the river bank".split())
     texts = [" ".join(np.random.default_rng(i).choice(words, 6)) for i in range(N)]
