@@ -52,8 +52,19 @@ import numpy as np
 import pandas as pd
 
 from tabargn.encoding.categorical import _as_prev, allowed_prefix_mask
+from tabargn.encoding.number_grid import (
+    decimals_of,
+    grid_gcd,
+    interval_index,
+    merge_weighted,
+    plain_values,
+    round_to_grid,
+    to_float,
+    uniform_between,
+    weighted_quantiles,
+)
 from tabargn.encoding.value_protection import K_MAX, draw_k, kth_largest, kth_smallest
-from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
+from tabargn.errors import ConditionError, UnknownValueError
 
 __all__ = [
     "DISCRETE_MAX_VALUES",
@@ -77,99 +88,6 @@ MIN_ROWS_PER_CELL = 5
 """Binning is coarsened on small columns so that a (bin, sub-bin) cell holds about this many rows."""
 SAMPLE_SIZE = 200_000
 """``analyze`` keeps every distinct value up to this many; beyond, evenly spaced order statistics."""
-MAX_DECIMALS = 8
-_EXACT_INT = 2**53
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _to_float(values) -> np.ndarray:
-    """Column as ``float64 [n]`` with NaN for every missing marker (+-inf are kept)."""
-    s = pd.Series(values)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        try:
-            s = pd.to_numeric(s, errors="raise")
-        except (ValueError, TypeError) as err:
-            raise UnsupportedDtypeError(f"numeric column holds non-numeric values: {err}") from None
-    elif pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype("Float64")
-    elif not pd.api.types.is_numeric_dtype(s.dtype):
-        raise UnsupportedDtypeError(f"numeric encoding cannot encode dtype {s.dtype}")
-    return np.array(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-
-
-def _decimals(unique: np.ndarray) -> int | None:
-    """Smallest ``d`` in ``0..8`` with every value a multiple of ``10**-d``; None if none."""
-    if len(unique) == 0 or np.all(unique == np.floor(unique)):
-        return 0
-    tol_abs = np.abs(unique) * 4e-16
-    for d in range(1, MAX_DECIMALS + 1):
-        tol = np.maximum(tol_abs, 10.0**-d * 1e-6)
-        if np.all(np.abs(np.round(unique, d) - unique) <= tol):
-            return d
-    return None
-
-
-def _gcd(unique: np.ndarray, decimals: int | None) -> int:
-    """GCD of the values in units of ``10**-decimals`` (0 if unknown or all zero)."""
-    if decimals is None or len(unique) == 0:
-        return 0
-    grid = np.round(unique * 10.0**decimals)
-    if np.max(np.abs(grid)) >= _EXACT_INT:
-        return 1
-    return int(np.gcd.reduce(np.abs(grid).astype(np.int64)))
-
-
-def _plain(values: np.ndarray, integer: bool) -> list:
-    """Array as a list of plain Python numbers (ints for integer columns)."""
-    values = np.asarray(values, dtype=np.float64)
-    if integer and (len(values) == 0 or np.max(np.abs(values)) < _EXACT_INT):
-        return [int(v) for v in values.astype(np.int64)]
-    return [float(v) for v in values]
-
-
-def _weighted_quantiles(u: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Inverted-CDF quantiles of sorted distinct values ``u`` with weights ``w`` (data values)."""
-    cw = np.cumsum(w)
-    idx = np.searchsorted(cw, probs * cw[-1], side="left")
-    return u[np.clip(idx, 0, len(u) - 1)]
-
-
-def _merge(u: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    uu, inv = np.unique(u, return_inverse=True)
-    return uu, np.bincount(inv.reshape(-1), weights=w, minlength=len(uu))
-
-
-def _round_to_grid(x: np.ndarray, stats: dict) -> np.ndarray:
-    """Rounds to the detected precision (multiples of ``step``); identity without one."""
-    if stats["decimals"] is None:
-        return x
-    scale = 10.0 ** stats["decimals"]
-    g = stats["gcd"]
-    return np.round(x * scale / g) * g / scale
-
-
-def _interval_index(x: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Index ``t`` of the quantile interval ``[q[t], q[t+1]]`` holding each value.
-
-    A value repeated over several quantile points (a tie) goes to the first zero-width interval
-    ``[v, v]`` so that it decodes exactly; other values go to ``q[t] <= x < q[t+1]``.
-    """
-    left = np.searchsorted(q, x, side="left")
-    right = np.searchsorted(q, x, side="right")
-    t = np.where(right - left >= 2, left, right - 1)
-    return np.clip(t, 0, len(q) - 2)
-
-
-def _uniform(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Uniform draws in ``[low, high]`` (written to not overflow for huge ranges)."""
-    u = rng.random(len(low))
-    return np.clip(low * (1.0 - u) + high * u, low, high)
 
 
 def _n_special(stats: dict) -> int:
@@ -216,13 +134,13 @@ def analyze(values: pd.Series) -> dict:
     Raises:
         UnsupportedDtypeError: If the values are not numeric.
     """
-    x = _to_float(values)
+    x = to_float(values)
     null = np.isnan(x)
     v = np.sort(x[np.isfinite(x)])
     n = len(v)
     u, c = np.unique(v, return_counts=True)
-    decimals = _decimals(u)
-    gcd = _gcd(u, decimals)
+    decimals = decimals_of(u)
+    gcd = grid_gcd(u, decimals)
     weights: list = [int(i) for i in c]
     if len(u) > SAMPLE_SIZE:
         pos = np.linspace(0, n - 1, SAMPLE_SIZE).round().astype(np.int64)
@@ -236,10 +154,10 @@ def analyze(values: pd.Series) -> dict:
         "n_posinf": int((x == np.inf).sum()),
         "decimals": decimals,
         "gcd": gcd,
-        "values": _plain(u, integer),
+        "values": plain_values(u, integer),
         "weights": weights,
-        "low": _plain(v[:K_MAX], integer),
-        "high": _plain(v[max(n - K_MAX, 0) :], integer),
+        "low": plain_values(v[:K_MAX], integer),
+        "high": plain_values(v[max(n - K_MAX, 0) :], integer),
     }
 
 
@@ -295,7 +213,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     integer = decimals == 0
     u = np.concatenate([np.asarray(p["values"], dtype=np.float64) for p in filled])
     w = np.concatenate([np.asarray(p["weights"], dtype=np.float64) for p in filled])
-    u, w = _merge(u, w)
+    u, w = merge_weighted(u, w)
 
     k = draw_k(rng) if value_protection else 1
     if value_protection:
@@ -304,8 +222,8 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         if n_total >= 2 * k:
             lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
         else:  # too few values to hide the extremes: collapse to the median
-            lo = hi = float(_weighted_quantiles(u, w, np.array([0.5]))[0])
-        u, w = _merge(np.clip(u, lo, hi), w)
+            lo = hi = float(weighted_quantiles(u, w, np.array([0.5]))[0])
+        u, w = merge_weighted(np.clip(u, lo, hi), w)
     lo, hi = float(u[0]), float(u[-1])
 
     stats = {
@@ -316,8 +234,8 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         "decimals": decimals,
         "gcd": int(gcd),
         "step": None if decimals is None else (gcd if decimals == 0 else gcd / 10**decimals),
-        "min": _plain([lo], integer)[0],
-        "max": _plain([hi], integer)[0],
+        "min": plain_values([lo], integer)[0],
+        "max": plain_values([hi], integer)[0],
     }
     if len(u) <= DISCRETE_MAX_VALUES:
         keep = w >= k
@@ -325,10 +243,10 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
             keep = w == w.max()
         kept = u[keep]
         stats.update(
-            min=_plain(kept[:1], integer)[0],
-            max=_plain(kept[-1:], integer)[0],
+            min=plain_values(kept[:1], integer)[0],
+            max=plain_values(kept[-1:], integer)[0],
             mode="discrete",
-            values=_plain(kept, integer),
+            values=plain_values(kept, integer),
             sub_columns=[{"name": "val", "cardinality": _n_special(stats) + len(kept)}],
         )
         return stats
@@ -344,13 +262,13 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         n_bins = min(N_BINS, max(1, round(math.sqrt(2 * cells))))
         n_sub = min(N_SUB, max(1, cells // n_bins))
         probs = np.linspace(0.0, 1.0, n_bins * n_sub + 1)
-        quantiles = _plain(_weighted_quantiles(ru, rw, probs), integer)
+        quantiles = plain_values(weighted_quantiles(ru, rw, probs), integer)
     sub_columns = [{"name": "bin", "cardinality": _n_special(stats) + len(atoms) + n_bins}]
     if n_sub > 1:
         sub_columns.append({"name": "sub", "cardinality": n_sub})
     stats.update(
         mode="binned",
-        atoms=_plain(atoms, integer),
+        atoms=plain_values(atoms, integer),
         quantiles=quantiles,
         n_bins=n_bins,
         n_sub=n_sub,
@@ -388,7 +306,7 @@ def encode(values: pd.Series, stats: dict) -> np.ndarray:
     Raises:
         UnsupportedDtypeError: If the values are not numeric.
     """
-    x = _to_float(values)
+    x = to_float(values)
     n = len(x)
     n_sub_cols = len(stats["sub_columns"])
     out = np.zeros((n, n_sub_cols), dtype=np.int64)
@@ -421,7 +339,7 @@ def encode(values: pd.Series, stats: dict) -> np.ndarray:
     codes0[is_atom] = special + idx[is_atom]
     rest = ~is_atom
     if stats["n_bins"] > 0:
-        t = _interval_index(xc[rest], np.asarray(stats["quantiles"], dtype=np.float64))
+        t = interval_index(xc[rest], np.asarray(stats["quantiles"], dtype=np.float64))
         codes0[rest] = special + len(atoms) + t // stats["n_sub"]
         codes1[rest] = t % stats["n_sub"]
     else:  # only atoms were fitted: nearest atom
@@ -475,7 +393,7 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
         s = np.clip(codes[rest, 1], 0, n_sub - 1) if codes.shape[1] > 1 else 0
         t = b * n_sub + s
         low, high = q[t], q[t + 1]
-        drawn = _round_to_grid(_uniform(low, high, rng), stats)
+        drawn = round_to_grid(uniform_between(low, high, rng), stats)
         out[rest] = np.clip(drawn, low, high)
     out[ok] = np.clip(out[ok], stats["min"], stats["max"])
     return pd.Series(out, dtype=np.float64)
@@ -646,7 +564,7 @@ def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None =
         ``float64`` Series with the index of ``values``.
     """
     index = values.index if isinstance(values, pd.Series) else None
-    x = _to_float(values)
+    x = to_float(values)
     if spec is None or stats["mode"] == "empty":
         return pd.Series(x, index=index, dtype=np.float64)
     finite = np.isfinite(x)  # infinities come only from codes the restriction allows
@@ -661,9 +579,9 @@ def clip(values: pd.Series, stats: dict, spec, rng: np.random.Generator | None =
     if stats["mode"] == "binned" and stats["n_bins"] and outside.any():
         rng = rng if rng is not None else np.random.default_rng(0)
         q = np.asarray(stats["quantiles"], dtype=np.float64)
-        t = _interval_index(x[outside], q)
+        t = interval_index(x[outside], q)
         a, b = np.maximum(q[t], low), np.minimum(q[t + 1], high)
-        redraw = np.where(a <= b, _uniform(a, b, rng), x[outside])
+        redraw = np.where(a <= b, uniform_between(a, b, rng), x[outside])
         if stats["decimals"] is not None:
             step = stats["gcd"] / 10.0 ** stats["decimals"]
             g_lo, g_hi = np.ceil(a / step - 1e-9), np.floor(b / step + 1e-9)
