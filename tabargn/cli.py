@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -347,10 +348,17 @@ def _text_settings(df, columns, detection, options, model_name, base_url) -> dic
 def sample(
     model_dir: Path = typer.Argument(..., help="Model directory written by `tabargn fit`."),
     n: int = typer.Option(None, "-n", "--n-samples", help="Rows to generate."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv or .parquet)."),
+    output: Path = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Output table (.csv or .parquet), or a directory (no suffix) for Parquet parts "
+        "written in bounded memory.",
+    ),
     conditions: Path = typer.Option(None, help="Table of condition rows (one output row each)."),
     temperature: float = typer.Option(1.0, help="Softmax temperature."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling threshold."),
+    rows_per_part: int = typer.Option(250_000, help="Rows per Parquet part (directory output)."),
     sep: str = typer.Option(None, "--sep", help=SEP_HELP + " Applies to --conditions."),
     encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -358,16 +366,33 @@ def sample(
     """Generate synthetic rows from a saved model."""
     from tabargn import TabularARGN
 
-    check_output(output)
+    to_parts = output.suffix == "" or output.is_dir()
+    if to_parts:
+        if conditions is not None or n is None:
+            raise InvalidDataError("a directory output takes -n and no --conditions")
+    else:
+        check_output(output)
     cond = read_table(conditions, sep, encoding) if conditions else None
     model = TabularARGN.load(model_dir)
     started = time.perf_counter()
-    out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
-    write_table(out, output)
+    if to_parts:
+        with Progress(disable=quiet, transient=True) as progress:
+            task = progress.add_task("sampling", total=n)
+            parts = model.sample_to_parquet(
+                output,
+                n,
+                rows_per_part=rows_per_part,
+                temperature=temperature,
+                top_p=top_p,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+        what = f"{n:,} rows in {len(parts)} Parquet parts to [bold]{output}[/]"
+    else:
+        out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
+        write_table(out, output)
+        what = f"{len(out):,} rows to [bold]{output}[/]"
     if not quiet:
-        console.print(
-            f"wrote {len(out):,} rows to [bold]{output}[/] in {time.perf_counter() - started:.1f} s"
-        )
+        console.print(f"wrote {what} in {time.perf_counter() - started:.1f} s")
         if model.text_models_:
             console.print(f"text columns {list(model.text_models_)} generated per row")
 

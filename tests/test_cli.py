@@ -337,3 +337,15 @@ def test_unexpected_errors_are_one_line(files, tmp_path, monkeypatch):
     fails_cleanly(
         "fit", files["csv"], "-o", tmp_path / "m", match="RuntimeError: boom second line", code=1
     )
+
+
+def test_sample_to_a_directory_writes_parquet_parts(files, tmp_path):
+    out = tmp_path / "parts"
+    ok("sample", files["model"], "-n", "1500", "-o", out, "--rows-per-part", "600", "--quiet")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert len(pd.read_parquet(out)) == 1500
+    fails_cleanly("sample", files["model"], "-o", tmp_path / "parts2", match="-n")
