@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from tabargn._version import __version__
 from tabargn.codec import TableCodec
+from tabargn.constraints import parse_rules
 from tabargn.errors import ModelFileError
 from tabargn.flat import FlatModel
 from tabargn.model import ARGN, ModelConfig
@@ -74,6 +75,7 @@ def _save_flat(flat: FlatModel, path: Path, params: dict, seed: int) -> None:
         "feature_names": [str(c) for c in flat.feature_names],
         "training": flat.training,
         "text_models": save_text_models(flat.text_models, path),
+        "constraints": [rule.to_dict() for rule in flat.constraints],
     }
     _write(path, config, flat.codec, flat.network)
 
@@ -161,7 +163,7 @@ def _build(path: Path, make):
         raise ModelFileError(f"{path} has an inconsistent configuration: {e!r}") from None
 
 
-def _load_flat(path: Path, config: dict) -> FlatModel:
+def _load_flat(path: Path, config: dict, predicates: dict | None = None) -> FlatModel:
     encoders = _read_json(path / ENCODERS)
     codec, network = _build(
         path,
@@ -176,6 +178,7 @@ def _load_flat(path: Path, config: dict) -> FlatModel:
         feature_names=_build(path, lambda: [str(c) for c in config["feature_names"]]),
         training=config.get("training", {}),
         text_models=load_text_models(config.get("text_models"), path),
+        constraints=_build(path, lambda: parse_rules(config.get("constraints"), predicates)),
     )
 
 
@@ -198,8 +201,14 @@ def _load_sequential(path: Path, config: dict) -> SequentialModel:
     return SequentialModel(meta, codec, network.eval(), entity_model, training)
 
 
-def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel]:
+def load_model(
+    path: str | Path, *, predicates: dict | None = None
+) -> tuple[dict, int, FlatModel | SequentialModel]:
     """Reads a model directory written by :func:`save_model`, on the CPU.
+
+    Args:
+        path: The model directory.
+        predicates: ``{name: fn}`` functions of the model's Predicate rules (saved by name).
 
     Returns:
         ``(estimator parameters, seed, fitted model)``.
@@ -216,4 +225,4 @@ def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel
     seed = _build(path, lambda: int(config["seed"]))
     if config.get("kind") == SEQUENTIAL:
         return params, seed, _load_sequential(path, config)
-    return params, seed, _load_flat(path, config)
+    return params, seed, _load_flat(path, config, predicates)
