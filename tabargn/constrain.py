@@ -194,6 +194,7 @@ class Plan:
         codec: The model's :class:`tabargn.codec.TableCodec`.
         rules: Fitted rules.
         given: The call's partial rows (conditions or imputation input), RangeIndex.
+        codes: int64 ``[n, C]`` codes of ``given`` (:meth:`TableCodec.encode_partial`).
         known: bool ``[n, C]`` of the known sub-columns of ``given``.
         where: The call's ``where`` (already merged with :func:`merge_ranges`).
         first_columns: Columns to generate first (``where`` columns).
@@ -202,12 +203,13 @@ class Plan:
         ConstraintError: Conditions that break a rule.
     """
 
-    def __init__(self, codec, rules, given, known, where, first_columns) -> None:
+    def __init__(self, codec, rules, given, codes, known, where, first_columns) -> None:
         self.codec = codec
         self.rules = [r for r in rules if not isinstance(r, Range)]  # ranges live in where
         self.all_rules = list(rules)
         self.where = where
         self.known0 = np.asarray(known, dtype=bool)
+        self.codes0 = np.asarray(codes)
         base = list(first_columns) + [c for c in codec.slots if c not in set(first_columns)]
         self.columns = rule_order(base, self.rules)
         self.rank = {c: i for i, c in enumerate(self.columns)}
@@ -220,6 +222,9 @@ class Plan:
         self.combos = {
             id(r): self._combo_codes(r) for r in self.rules if isinstance(r, FixedCombinations)
         }
+        for rule in self.rules:
+            if isinstance(rule, FixedCombinations):
+                self._check_partial(rule)
 
     # ------------------------------------------------------------------ setup
     def _numeric(self, column: str) -> bool:
@@ -234,10 +239,30 @@ class Plan:
                 continue
             bad = ~rule.satisfied(given)
             if bad.any():
-                rows = list(np.flatnonzero(bad))
+                rows = [int(i) for i in np.flatnonzero(bad)]
                 raise ConstraintError(
                     f"conditions break {rule!r} in {len(rows)} row(s): {rows[:10]}", rows=rows
                 )
+
+    def _check_partial(self, rule: FixedCombinations) -> None:
+        """Rows whose given cells match no allowed combination (after ``where``)."""
+        combos = self.combos[id(rule)]
+        starts = [self.codec.slot(c).start for c in rule.columns]
+        if not self.known0[:, starts].any():
+            return
+        key = np.where(self.known0[:, starts], self.codes0[:, starts], -1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        ok = np.array(
+            [np.all((u[None, :] < 0) | (combos == u[None, :]), axis=1).any() for u in uniq]
+        )
+        bad = ~ok[inv.reshape(-1)]
+        if bad.any():
+            rows = [int(i) for i in np.flatnonzero(bad)]
+            raise ConstraintError(
+                f"conditions leave no allowed combination of {rule!r} (with where) in "
+                f"{len(rows)} row(s): {rows[:10]}",
+                rows=rows,
+            )
 
     def _combo_codes(self, rule: FixedCombinations) -> np.ndarray:
         """The rule's combinations as codes ``[m, k]``, filtered by ``where`` lists."""

@@ -242,7 +242,7 @@ def _draw_once(model, given, where, *, temperature, top_p, torch_gen, np_gen, im
     plan = None
     order = generation_order(codec, where)
     if rules:
-        plan = Plan(codec, rules, given, known, full_where, list(where))
+        plan = Plan(codec, rules, given, codes, known, full_where, list(where))
         constraint = plan.constraint(constraint)
         order = plan.order()
     filled = generate(
@@ -317,7 +317,7 @@ def generate_rows(
             out = pd.concat([out.drop(index=idx), sub]).sort_index()
             bad[idx] = plan.violations(sub)
         if bad.any():
-            rows = list(np.flatnonzero(bad))
+            rows = [int(i) for i in np.flatnonzero(bad)]
             raise ConstraintError(
                 f"{len(rows)} row(s) still break a constraint after {tries} draws: "
                 f"{rows[:10]}; the rules may be impossible together with the conditions",
