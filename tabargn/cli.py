@@ -1,6 +1,7 @@
 """Command line: ``tabargn fit | sample | impute | evaluate | demo`` (typer).
 
-Inputs and outputs are CSV or Parquet, chosen by the file suffix. Long work shows progress bars;
+Inputs and outputs are CSV or Parquet, chosen by the file suffix. Constraints and fairness come
+from a rules file (``--rules``, JSON or YAML, see :func:`read_rules`). Long work shows progress bars;
 ``--quiet`` silences them. Errors of the package are printed as one line (no traceback) and the
 command exits with status 2.
 """
@@ -76,6 +77,48 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
         raise InvalidDataError(f"{path}: use a .csv or .parquet output file")
 
 
+def read_rules(path: Path | None) -> tuple[list, dict | None]:
+    """Reads a rules file: ``{"constraints": [...], "fairness": {...}}`` (JSON, or YAML with
+    the ``.yaml``/``.yml`` suffix); a bare list is the constraints alone.
+
+    Each constraint is the dict of a :mod:`tabargn.constraints` rule, e.g.
+    ``{"kind": "inequality", "low": "checkin", "high": "checkout"}``; ``fairness`` is
+    ``{"target": column, "sensitive": [columns]}``. Predicates (Python functions) cannot be
+    given in a file.
+
+    Returns:
+        ``(constraints, fairness or None)``; ``([], None)`` without a file.
+
+    Raises:
+        InvalidDataError: Missing or unreadable file, or a bad layout.
+        ConstraintError: A bad rule.
+    """
+    from tabargn.constraints import parse_rules
+
+    if path is None:
+        return [], None
+    if not path.exists():
+        raise InvalidDataError(f"rules file {path} does not exist")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text())
+        else:
+            data = json.loads(path.read_text())
+    except ImportError:
+        raise InvalidDataError("YAML rules files need PyYAML (pip install pyyaml)") from None
+    except Exception as e:  # OSError, JSONDecodeError, yaml.YAMLError
+        raise InvalidDataError(f"cannot read rules file {path}: {e}") from None
+    if isinstance(data, list):
+        data = {"constraints": data}
+    if not isinstance(data, dict) or set(data) - {"constraints", "fairness"}:
+        raise InvalidDataError(
+            f"{path}: expected a list of rules or {{'constraints': [...], 'fairness': {{...}}}}"
+        )
+    return parse_rules(data.get("constraints") or []), data.get("fairness")
+
+
 @app.command()
 @_friendly
 def fit(
@@ -111,6 +154,9 @@ def fit(
     no_value_protection: bool = typer.Option(False, help="Keep rare categories and extremes."),
     device: str = typer.Option("cpu", help="cpu | cuda | auto."),
     seed: int = typer.Option(0, help="Random seed."),
+    rules: Path = typer.Option(
+        None, help="Rules file (JSON or YAML): constraints every generated row satisfies."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Fit a model on DATA and save it to a directory."""
@@ -122,9 +168,11 @@ def fit(
         raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
     df = df.drop(columns=list(drop))
     text = _text_settings(df, text_column, text_detection, text_option, text_model, text_base_url)
+    constraints, _ = read_rules(rules)
     started = time.perf_counter()
     model = TabularARGN(
         **text,
+        constraints=constraints or None,
         max_epochs=max_epochs,
         max_time=max_time,
         model_size=model_size,
@@ -191,6 +239,10 @@ def sample(
     conditions: Path = typer.Option(None, help="Table of condition rows (one output row each)."),
     temperature: float = typer.Option(1.0, help="Softmax temperature."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling threshold."),
+    rules: Path = typer.Option(
+        None,
+        help="Rules file whose 'fairness' entry is applied (the model keeps its own constraints).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate synthetic rows from a saved model."""
@@ -198,8 +250,9 @@ def sample(
 
     model = TabularARGN.load(model_dir)
     cond = read_table(conditions) if conditions else None
+    _, fairness = read_rules(rules)
     started = time.perf_counter()
-    out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
+    out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p, fairness=fairness)
     write_table(out, output)
     if not quiet:
         console.print(
@@ -255,12 +308,18 @@ def evaluate(
     ),
     report: Path = typer.Option(None, "--report", help="Write the HTML report here."),
     json_out: Path = typer.Option(None, "--json", help="Write the summary as JSON here."),
+    rules: Path = typer.Option(
+        None, help="Rules file: count rows breaking its constraints, report its parity gaps."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score SYNTHETIC against REAL (and HOLDOUT): fidelity, detection, utility, privacy."""
     from tabargn import evaluate as run_evaluate
 
+    constraints, fairness = read_rules(rules)
     result = run_evaluate(
+        constraints=constraints or None,
+        fairness=fairness,
         real=read_table(real),
         synthetic=read_table(synthetic),
         holdout=read_table(holdout) if holdout else None,

@@ -256,3 +256,38 @@ def test_evaluate_section_reports_violations_and_gaps(hotel):
     assert s["constraint_violation_share"] == pytest.approx(10 / len(hotel))
     assert s["constraint_violation_share_real"] == 0
     assert s["parity_gap_guest"] == pytest.approx(s["parity_gap_guest_real"])
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_rules_file_for_fit_and_sample(hotel, tmp_path):
+    from typer.testing import CliRunner
+
+    from tabargn.cli import app, read_rules
+
+    data = tmp_path / "hotel.parquet"
+    hotel.drop(columns=["checkin", "checkout"]).head(600).to_parquet(data)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "constraints:\n"
+        "  - {kind: fixed_combinations, columns: [country, city]}\n"
+        "  - {kind: inequality, low: min_rate, high: max_rate}\n"
+        "fairness: {target: suite, sensitive: [guest]}\n"
+    )
+    constraints, fairness = read_rules(rules)
+    assert constraints[1] == Inequality("min_rate", "max_rate") and fairness["target"] == "suite"
+    runner = CliRunner()
+    quick = ["--max-epochs", "1", "--model-size", "small", "--quiet"]
+    fitted = runner.invoke(
+        app, ["fit", str(data), "-o", str(tmp_path / "m"), "--rules", str(rules), *quick]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    out = tmp_path / "syn.parquet"
+    args = ["sample", str(tmp_path / "m"), "-n", "400", "-o", str(out), "--rules", str(rules), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    syn = pd.read_parquet(out)
+    assert broken(constraints, syn) == 0
+    assert parity_gap(syn, "suite", ["guest"])["guest"] < 0.02
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"kind": "nope"}]')
+    result = runner.invoke(app, ["fit", str(data), "-o", str(tmp_path / "x"), "--rules", str(bad)])
+    assert result.exit_code == 2 and "ConstraintError" in result.output
