@@ -210,6 +210,7 @@ class Plan:
         self.where = where
         self.known0 = np.asarray(known, dtype=bool)
         self.codes0 = np.asarray(codes)
+        self._ranges: dict[str, tuple[float, float]] = {}
         base = list(first_columns) + [c for c in codec.slots if c not in set(first_columns)]
         self.columns = rule_order(base, self.rules)
         self.rank = {c: i for i, c in enumerate(self.columns)}
@@ -298,6 +299,14 @@ class Plan:
             return np.ones(len(rows), dtype=bool)
         return self.known0[rows, self.codec.slot(column).start]
 
+    def _global_bounds(self, column: str) -> tuple[float, float]:
+        """Smallest and largest value ``column`` can take (its fitted range within ``where``)."""
+        if column not in self._ranges:
+            s = self.codec.slot(column)
+            lo, hi = _intervals(s, 0, np.zeros((1, 0), dtype=np.int64), self.where.get(column))
+            self._ranges[column] = (float(np.nanmin(lo)), float(np.nanmax(hi)))
+        return self._ranges[column]
+
     def _value_bounds(self, column: str, rows: np.ndarray, codes: np.ndarray):
         """``(min, max)`` of the value a row holds in ``column`` (NaN: NULL or not known)."""
         s = self.codec.slot(column)
@@ -316,12 +325,14 @@ class Plan:
     def _inequality_mask(self, rule: Inequality, col, sub, rows, codes) -> np.ndarray | None:
         other = rule.low if col == rule.high else rule.high
         known = self._known(other, col, rows)
-        if not known.any():
-            return None
         s = self.codec.slot(col)
         pos = sub - s.start
         vmin, vmax = _intervals(s, pos, codes[:, s.start : sub], self.where.get(col))
-        o_lo, o_hi = self._value_bounds(other, rows, codes)
+        g_lo, g_hi = self._global_bounds(other)
+        o_lo, o_hi = np.full(len(rows), g_lo), np.full(len(rows), g_hi)
+        if known.any():  # rows that hold the other column: its value; others: its range
+            k_lo, k_hi = self._value_bounds(other, rows[known], codes[known])
+            o_lo[known], o_hi[known] = k_lo, k_hi
         eps = max(_step(s), _step(self.codec.slot(other))) if rule.strict else 0.0
         with np.errstate(invalid="ignore"):
             if col == rule.high:  # some completion reaches past the low value
@@ -332,7 +343,6 @@ class Plan:
                 bad = vmin > o_hi[:, None] - eps
                 if rule.strict:
                     bad |= vmin >= o_hi[:, None]
-        bad &= known[:, None]
         return ~bad
 
     def _combo_mask(self, rule: FixedCombinations, col, rows, codes) -> np.ndarray:
