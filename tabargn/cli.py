@@ -11,6 +11,8 @@ Every error prints one line on stderr (``error: <ErrorType>: <message>``, no tra
 box): errors of the package and unreadable or unwritable files exit with status 2, usage errors
 (a bad option value such as ``sample -n abc``, a missing option) with status 2, anything
 unexpected with status 1 (set ``TABARGN_DEBUG=1`` to see its traceback).
+Constraints and fairness come from a rules file (``--rules``, JSON or YAML, see
+:func:`read_rules`).
 """
 
 from __future__ import annotations
@@ -233,6 +235,48 @@ SEP_HELP = "CSV separator (default: sniffed among , ; TAB |); '\\t' or 'tab' for
 ENCODING_HELP = "CSV encoding (default: utf-8 if it decodes, else cp1252, else latin-1)."
 
 
+def read_rules(path: Path | None) -> tuple[list, dict | None]:
+    """Reads a rules file: ``{"constraints": [...], "fairness": {...}}`` (JSON, or YAML with
+    the ``.yaml``/``.yml`` suffix); a bare list is the constraints alone.
+
+    Each constraint is the dict of a :mod:`tabargn.constraints` rule, e.g.
+    ``{"kind": "inequality", "low": "checkin", "high": "checkout"}``; ``fairness`` is
+    ``{"target": column, "sensitive": [columns]}``. Predicates (Python functions) cannot be
+    given in a file.
+
+    Returns:
+        ``(constraints, fairness or None)``; ``([], None)`` without a file.
+
+    Raises:
+        InvalidDataError: Missing or unreadable file, or a bad layout.
+        ConstraintError: A bad rule.
+    """
+    from tabargn.constraints import parse_rules
+
+    if path is None:
+        return [], None
+    if not path.exists():
+        raise InvalidDataError(f"rules file {path} does not exist")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text())
+        else:
+            data = json.loads(path.read_text())
+    except ImportError:
+        raise InvalidDataError("YAML rules files need PyYAML (pip install pyyaml)") from None
+    except Exception as e:  # OSError, JSONDecodeError, yaml.YAMLError
+        raise InvalidDataError(f"cannot read rules file {path}: {e}") from None
+    if isinstance(data, list):
+        data = {"constraints": data}
+    if not isinstance(data, dict) or set(data) - {"constraints", "fairness"}:
+        raise InvalidDataError(
+            f"{path}: expected a list of rules or {{'constraints': [...], 'fairness': {{...}}}}"
+        )
+    return parse_rules(data.get("constraints") or []), data.get("fairness")
+
+
 @app.command()
 @_friendly
 def fit(
@@ -270,6 +314,9 @@ def fit(
     seed: int = typer.Option(0, help="Random seed."),
     sep: str = typer.Option(None, "--sep", help=SEP_HELP),
     encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    rules: Path = typer.Option(
+        None, help="Rules file (JSON or YAML): constraints every generated row satisfies."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Fit a model on DATA and save it to a directory."""
@@ -283,9 +330,11 @@ def fit(
         raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
     df = df.drop(columns=list(drop))
     text = _text_settings(df, text_column, text_detection, text_option, text_model, text_base_url)
+    constraints, _ = read_rules(rules)
     started = time.perf_counter()
     model = TabularARGN(
         **text,
+        constraints=constraints or None,
         max_epochs=max_epochs,
         max_time=max_time,
         model_size=model_size,
@@ -361,6 +410,10 @@ def sample(
     rows_per_part: int = typer.Option(250_000, help="Rows per Parquet part (directory output)."),
     sep: str = typer.Option(None, "--sep", help=SEP_HELP + " Applies to --conditions."),
     encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    rules: Path = typer.Option(
+        None,
+        help="Rules file whose 'fairness' entry is applied (the model keeps its own constraints).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate synthetic rows from a saved model."""
@@ -373,6 +426,7 @@ def sample(
     else:
         check_output(output)
     cond = read_table(conditions, sep, encoding) if conditions else None
+    _, fairness = read_rules(rules)
     model = TabularARGN.load(model_dir)
     started = time.perf_counter()
     if to_parts:
@@ -388,7 +442,9 @@ def sample(
             )
         what = f"{n:,} rows in {len(parts)} Parquet parts to [bold]{output}[/]"
     else:
-        out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
+        out = model.sample(
+            n, conditions=cond, temperature=temperature, top_p=top_p, fairness=fairness
+        )
         write_table(out, output)
         what = f"{len(out):,} rows to [bold]{output}[/]"
     if not quiet:
@@ -448,6 +504,9 @@ def evaluate(
     json_out: Path = typer.Option(None, "--json", help="Write the summary as JSON here."),
     sep: str = typer.Option(None, "--sep", help=SEP_HELP + " Applies to every CSV input."),
     encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    rules: Path = typer.Option(
+        None, help="Rules file: count rows breaking its constraints, report its parity gaps."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score SYNTHETIC against REAL (and HOLDOUT): fidelity, detection, utility, privacy."""
@@ -456,7 +515,10 @@ def evaluate(
     for path in (report, json_out):
         if path is not None and path.is_dir():
             raise InvalidDataError(f"output {path} is a directory; give a file path")
+    constraints, fairness = read_rules(rules)
     result = run_evaluate(
+        constraints=constraints or None,
+        fairness=fairness,
         real=read_table(real, sep, encoding),
         synthetic=read_table(synthetic, sep, encoding),
         holdout=read_table(holdout, sep, encoding) if holdout else None,

@@ -16,6 +16,7 @@ __all__ = [
     "ConditionError",
     "UnknownColumnError",
     "UnknownValueError",
+    "ConstraintError",
     "NotFittedError",
     "ModelFileError",
     "LLMBackendError",
@@ -46,6 +47,16 @@ class UnknownColumnError(ConditionError):
 
 class UnknownValueError(ConditionError):
     """A value was never seen in training, or was removed by value protection."""
+
+
+class ConstraintError(ConditionError):
+    """A constraint that cannot hold: a rule the training data breaks (``rows`` names the
+    rows), conditions that break a rule, a bad rule, or a :class:`tabargn.constraints.Predicate`
+    still unmet after its tries."""
+
+    def __init__(self, message: str, *, rows: list | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
 
 
 class NotFittedError(TabargnError, _SklearnNotFittedError):

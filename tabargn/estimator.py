@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from tabargn.codec import MODELLED_KINDS
+from tabargn.constraints import parse_rules
 from tabargn.device import check_device, torch_device
 from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 from tabargn.flat import (
@@ -87,6 +88,10 @@ class TabularARGN(BaseEstimator):
             stopping) and reports the spent ``epsilon`` and ``delta`` in ``training_``. The
             encoding statistics (categories, bins, ranges) are *not* covered by the guarantee;
             see :mod:`tabargn.dp_sgd`.
+        constraints: Rules every generated row satisfies (:mod:`tabargn.constraints`):
+            ``FixedCombinations``, ``Inequality``, ``Range``, ``Sum`` (enforced by construction)
+            and ``Predicate`` (by rejection), as objects or their dicts. Checked against the
+            training data at fit; stored in the model. Flat models only.
 
     Attributes (after fit):
         seed_: The seed actually used (int).
@@ -126,6 +131,7 @@ class TabularARGN(BaseEstimator):
         random_state: int | None = None,
         verbose: int = 1,
         differential_privacy: dict | None = None,
+        constraints: list | None = None,
     ) -> None:
         self.model_size = model_size
         self.max_epochs = max_epochs
@@ -143,6 +149,7 @@ class TabularARGN(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.differential_privacy = differential_privacy
+        self.constraints = constraints
 
     # ================================================================== fit
     def fit(
@@ -189,9 +196,12 @@ class TabularARGN(BaseEstimator):
         seed = check_seed(self.random_state)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
+        rules = parse_rules(self.constraints)
         if entity_key is None:
-            fitted = fit_flat(validate_frame(X), params, seed)
+            fitted = fit_flat(validate_frame(X), params, seed, constraints=rules)
         else:
+            if rules:
+                raise InvalidDataError("constraints are not available for sequential models yet")
             fitted = fit_sequential(
                 X,
                 params,
@@ -215,12 +225,14 @@ class TabularARGN(BaseEstimator):
             self.feature_names_in_ = np.asarray(fitted.meta.event_columns, dtype=object)
             self.training_ = fitted.training
             self.text_models_ = {}
+            self.constraints_ = []
         else:
             self.codec_ = fitted.codec
             self.network_ = fitted.network
             self.feature_names_in_ = np.asarray(fitted.feature_names, dtype=object)
             self.training_ = fitted.training
             self.text_models_ = fitted.text_models
+            self.constraints_ = fitted.constraints
         self.n_features_in_ = len(self.feature_names_in_)
         self.restart_sampling()
 
@@ -249,6 +261,7 @@ class TabularARGN(BaseEstimator):
             feature_names=list(self.feature_names_in_),
             training=self.training_,
             text_models=getattr(self, "text_models_", None) or {},
+            constraints=getattr(self, "constraints_", None) or [],
         )
 
     def _flat(self, what: str) -> FlatModel:
@@ -303,6 +316,7 @@ class TabularARGN(BaseEstimator):
         context: pd.DataFrame | None = None,
         seed_events: pd.DataFrame | None = None,
         device: str | None = None,
+        fairness: dict | None = None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generates synthetic rows (or, for a sequential model, entities and their events).
 
@@ -329,6 +343,10 @@ class TabularARGN(BaseEstimator):
                 must hold every seed entity).
             device: Where the draws run (None: the network's device; see ``device`` in the
                 class docstring). The same seed on the same device gives the same rows.
+            fairness: ``{"target": column, "sensitive": [columns]}``: statistical parity. The
+                sensitive columns are drawn first; within each of their groups the categorical
+                target takes its training shares exactly; the other columns are drawn given
+                both. See :func:`tabargn.constraints.parity_gap`.
 
         Returns:
             DataFrame with the training columns, in their order and dtypes. Sequential models:
@@ -342,9 +360,13 @@ class TabularARGN(BaseEstimator):
             UnknownValueError: Condition values never seen in training or removed by value
                 protection.
             ConditionError: Impossible restrictions.
+            ConstraintError: Conditions that break a constraint, or a Predicate still unmet
+                after its tries.
         """
         fitted = self._fitted()
         if isinstance(fitted, SequentialModel):
+            if fairness is not None:
+                raise InvalidDataError("fairness is not available for sequential models yet")
             if n_samples is not None:
                 raise InvalidDataError("sequential models take n_entities, not n_samples")
             with self._inference_device(device):
@@ -372,6 +394,7 @@ class TabularARGN(BaseEstimator):
                 rebalance=rebalance,
                 temperature=temperature,
                 top_p=top_p,
+                fairness=fairness,
             )
 
     def sample_to_parquet(
@@ -516,16 +539,23 @@ class TabularARGN(BaseEstimator):
         return save_model(self._fitted(), path, params=self.get_params(), seed=self.seed_)
 
     @classmethod
-    def load(cls, path: str | Path) -> TabularARGN:
+    def load(cls, path: str | Path, *, predicates: dict | None = None) -> TabularARGN:
         """Loads a model saved by :meth:`save`, on the CPU whatever device trained it.
 
         Sampling restarts at the beginning of the model's random stream, so a loaded model
         draws the same rows as the saved one did right after its fit.
 
+        Args:
+            path: The model directory.
+            predicates: ``{name: fn}``: the functions of the model's
+                :class:`~tabargn.constraints.Predicate` rules (a model stores a predicate's
+                name and columns, never its code). A predicate left out makes ``sample``
+                raise ConstraintError.
+
         Raises:
             ModelFileError: Missing, corrupt or incompatible model directory.
         """
-        params, seed, fitted = load_model(path)
+        params, seed, fitted = load_model(path, predicates=predicates)
         try:
             model = cls(**params)
         except TypeError as e:

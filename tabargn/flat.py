@@ -24,8 +24,15 @@ import pandas as pd
 import torch
 
 from tabargn.codec import TableCodec
+from tabargn.constrain import Plan, merge_ranges
+from tabargn.constraints import Predicate, check_training
 from tabargn.device import torch_device
-from tabargn.errors import ConditionError, InvalidDataError, UnknownColumnError
+from tabargn.errors import (
+    ConditionError,
+    ConstraintError,
+    InvalidDataError,
+    UnknownColumnError,
+)
 from tabargn.generation import (
     draw_generators,
     generate,
@@ -75,6 +82,7 @@ class FlatModel:
         feature_names: The training columns, in order.
         training: JSON-serializable training summary (``n_rows`` included).
         text_models: Text column -> fitted ``llm_text.TextColumnModel``.
+        constraints: Fitted rules (:mod:`tabargn.constraints`) every generated row satisfies.
     """
 
     codec: TableCodec
@@ -82,6 +90,7 @@ class FlatModel:
     feature_names: list[str]
     training: dict
     text_models: dict = field(default_factory=dict)
+    constraints: list = field(default_factory=list)
 
 
 # ====================================================================== fit
@@ -96,13 +105,17 @@ def _dp_config(params: FitParams):
     return config
 
 
-def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
+def fit_flat(
+    df: pd.DataFrame, params: FitParams, seed: int, constraints: list | None = None
+) -> FlatModel:
     """Fits a flat model on a validated frame (:func:`tabargn.schema.validate_frame`).
 
     Args:
         df: The training table, at least 2 rows.
         params: Checked fit settings.
         seed: Seed of the encoding statistics, the network and the text models.
+        constraints: Rules (:mod:`tabargn.constraints`), checked against ``df`` before
+            training.
 
     Returns:
         The fitted :class:`FlatModel`.
@@ -110,6 +123,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
     Raises:
         InvalidDataError: Fewer than 2 rows, no modellable column, bad DP or text settings.
         OptionalDependencyError: DP-SGD without opacus.
+        ConstraintError: A rule the training data breaks (the error names the rows).
     """
     if len(df) < 2:
         raise InvalidDataError("fit needs at least 2 rows")
@@ -123,6 +137,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
         raise InvalidDataError(
             "no column can be modelled: every column is empty (all values missing)"
         )
+    rules = check_training(constraints or [], df, codec)
     codes = torch.as_tensor(codec.encode(df))
     hidden, n_layers = MODEL_SIZES[params.model_size]
     config = ModelConfig(
@@ -165,6 +180,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
         feature_names=[str(c) for c in df.columns],
         training=training,
         text_models=text_models,
+        constraints=rules,
     )
 
 
@@ -206,6 +222,47 @@ def generation_order(codec: TableCodec, first_columns) -> list[int]:
     return [sub for s in first + rest for sub in s.subs]
 
 
+MAX_REDRAWS = 20
+"""Draws of a row that breaks a rule after decoding (Predicates; built-in rules need none)."""
+
+
+def _draw_once(model, given, where, *, temperature, top_p, torch_gen, np_gen, impute):
+    """One pass of :func:`generate_rows` without text columns or redraws.
+
+    Returns:
+        ``(decoded rows, Plan or None)``.
+    """
+    codec = model.codec
+    rules = model.constraints
+    codes, known = codec.encode_partial(given, strict=not impute, unseen_unknown=impute)
+    no_null = None
+    if impute:
+        firsts = [s.start for s in codec.slots.values()]
+        no_null = ~known[:, firsts]
+    full_where = merge_ranges(where, rules) if rules else where
+    constraint = codec.where_constraint(full_where, no_null=no_null)  # checks the where columns
+    plan = None
+    order = generation_order(codec, where)
+    if rules:
+        plan = Plan(codec, rules, given, codes, known, full_where, list(where))
+        constraint = plan.constraint(constraint)
+        order = plan.order()
+    filled = generate(
+        model.network,
+        torch.as_tensor(codes),
+        torch.as_tensor(known),
+        order=order,
+        constraint=constraint,
+        temperature=temperature,
+        top_p=top_p,
+        generator=torch_gen,
+    ).numpy()
+    out = codec.decode(filled, np_gen, verbatim=given, where=full_where)
+    if plan is not None:
+        plan.finish(filled, out, np_gen)
+    return out, plan
+
+
 def generate_rows(
     model: FlatModel,
     given: pd.DataFrame,
@@ -219,6 +276,11 @@ def generate_rows(
 ) -> pd.DataFrame:
     """Conditional generation: completes each row of ``given``; its known cells are kept.
 
+    With constraints (``model.constraints``) every row satisfies every rule: the built-in kinds
+    by construction (:mod:`tabargn.constrain`); rows that still break a rule (a
+    :class:`~tabargn.constraints.Predicate`) are drawn again, at most ``max_tries`` times.
+    ``out.attrs["constraint_redraws"]`` counts the rows drawn again.
+
     Args:
         model: The fitted model.
         given: One row per output row; missing cells (or absent columns) are generated.
@@ -231,37 +293,42 @@ def generate_rows(
 
     Returns:
         The decoded rows with the training columns and dtypes, RangeIndex.
+
+    Raises:
+        ConstraintError: Conditions that break a rule, or rows still breaking one after the
+            last try.
     """
     codec = model.codec
-    codes, known = codec.encode_partial(
-        given.reset_index(drop=True), strict=not impute, unseen_unknown=impute
-    )
-    no_null = None
-    if impute:
-        firsts = [s.start for s in codec.slots.values()]
-        no_null = ~known[:, firsts]
-    constraint = codec.where_constraint(where, no_null=no_null)  # checks the where columns
-    filled = generate(
-        model.network,
-        torch.as_tensor(codes),
-        torch.as_tensor(known),
-        order=generation_order(codec, where),
-        constraint=constraint,
-        temperature=temperature,
-        top_p=top_p,
-        generator=torch_gen,
-    )
-    out = codec.decode(filled.numpy(), np_gen, verbatim=given, where=where)
+    given = given.reset_index(drop=True)
+    kwargs = dict(temperature=temperature, top_p=top_p, torch_gen=torch_gen, np_gen=np_gen)
+    out, plan = _draw_once(model, given, where, impute=impute, **kwargs)
+    redraws = 0
+    if plan is not None:
+        tries = max([r.max_tries for r in plan.all_rules if isinstance(r, Predicate)] or [1])
+        tries = max(tries, MAX_REDRAWS)
+        bad = plan.violations(out)
+        for _ in range(tries - 1):
+            if not bad.any():
+                break
+            idx = np.flatnonzero(bad)
+            redraws += len(idx)
+            sub, _ = _draw_once(
+                model, given.iloc[idx].reset_index(drop=True), where, impute=impute, **kwargs
+            )
+            sub.index = idx
+            out = pd.concat([out.drop(index=idx), sub]).sort_index()
+            bad[idx] = plan.violations(sub)
+        if bad.any():
+            rows = [int(i) for i in np.flatnonzero(bad)]
+            raise ConstraintError(
+                f"{len(rows)} row(s) still break a constraint after {tries} draws: "
+                f"{rows[:10]}; the rules may be impossible together with the conditions",
+                rows=rows,
+            )
     if model.text_models:  # texts conditioned on the completed rows
         text_seed = int(np_gen.integers(0, 2**31 - 1))
-        fill_text_columns(
-            out,
-            given.reset_index(drop=True),
-            model.text_models,
-            codec.specs,
-            text_seed,
-            impute=impute,
-        )
+        fill_text_columns(out, given, model.text_models, codec.specs, text_seed, impute=impute)
+    out.attrs["constraint_redraws"] = redraws
     return out
 
 
@@ -322,6 +389,56 @@ def _check_fits_in_memory(n: int, codec: TableCodec) -> None:
         )
 
 
+def _fair_conditions(model: FlatModel, conditions, where, fairness, kwargs) -> pd.DataFrame:
+    """Conditions under which the target has the same distribution in every sensitive group.
+
+    The sensitive columns are drawn first (with the call's conditions and ``where``); then,
+    within each group (a combination of sensitive values), the target takes its training
+    shares exactly (largest remainders, in random order). The caller then draws the other
+    columns given both: statistical parity by construction.
+    """
+    if not isinstance(fairness, dict) or "target" not in fairness or "sensitive" not in fairness:
+        raise ConditionError('fairness must be {"target": column, "sensitive": [columns]}')
+    target = fairness["target"]
+    sensitive = fairness["sensitive"]
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    codec = model.codec
+    if codec.slot(target).spec.kind != "categorical":
+        raise ConditionError(f"fairness needs a categorical target; {target!r} is not")
+    for c in sensitive:
+        codec.slot(c)
+    if not sensitive or target in sensitive:
+        raise ConditionError("fairness needs sensitive columns other than the target")
+    if target in where or (target in conditions.columns and conditions[target].notna().any()):
+        raise ConditionError(f"fairness draws {target!r}; it cannot be in conditions or where")
+    first, _ = _draw_once(model, conditions, where, impute=False, **kwargs)
+    rng = kwargs["np_gen"]
+    shares = codec.value_shares(target)
+    values = list(shares)
+    p = np.asarray(list(shares.values()), dtype=np.float64)
+    keys = first[sensitive].astype(object).where(first[sensitive].notna(), "<NA>").astype(str)
+    group = keys.agg("\x1f".join, axis=1).to_numpy() if len(keys) else np.array([])
+    assigned = np.empty(len(first), dtype=object)
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        exact = p * len(rows)
+        counts = np.floor(exact).astype(int)
+        rest = len(rows) - counts.sum()
+        if rest:  # largest remainders, ties broken at random
+            order = np.lexsort((rng.random(len(p)), -(exact - counts)))
+            counts[order[:rest]] += 1
+        picks = np.repeat(np.arange(len(p)), counts)
+        assigned[rows[rng.permutation(len(rows))]] = [values[i] for i in picks]
+    out = conditions.copy()
+    for c in sensitive:
+        drawn = first[c].astype(object)
+        if c in out.columns:
+            drawn = out[c].reset_index(drop=True).astype(object).where(out[c].notna(), drawn)
+        out[c] = drawn.to_numpy()
+    out[target] = assigned
+    return out
+
+
 def sample_rows(
     model: FlatModel,
     stream: np.random.Generator,
@@ -332,6 +449,7 @@ def sample_rows(
     rebalance: dict | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    fairness: dict | None = None,
 ) -> pd.DataFrame:
     """Generates rows; see :meth:`tabargn.TabularARGN.sample` for the arguments and errors.
 
@@ -362,15 +480,14 @@ def sample_rows(
         clash = sorted(set(where) & set(conditions.columns))
         if clash:
             raise ConditionError(f"columns {clash} are in both conditions and where")
-    return generate_rows(
-        model,
-        conditions,
-        where or {},
-        temperature=temperature,
-        top_p=top_p,
-        torch_gen=torch_gen,
-        np_gen=np_gen,
-    )
+    kwargs = dict(temperature=temperature, top_p=top_p, torch_gen=torch_gen, np_gen=np_gen)
+    if fairness:
+        if rebalance and fairness.get("target") in rebalance:
+            raise ConditionError("the fairness target cannot be rebalanced")
+        conditions = _fair_conditions(
+            model, conditions.reset_index(drop=True), where or {}, fairness, kwargs
+        )
+    return generate_rows(model, conditions, where or {}, **kwargs)
 
 
 def impute_rows(

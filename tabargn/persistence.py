@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from tabargn._version import __version__
 from tabargn.codec import TableCodec
+from tabargn.constraints import parse_rules
 from tabargn.errors import ModelFileError
 from tabargn.flat import FlatModel
 from tabargn.model import ARGN, ModelConfig
@@ -75,6 +76,7 @@ def _save_flat(flat: FlatModel, path: Path, params: dict, seed: int) -> None:
         "feature_names": [str(c) for c in flat.feature_names],
         "training": flat.training,
         "text_models": save_text_models(flat.text_models, path),
+        "constraints": [rule.to_dict() for rule in flat.constraints],
     }
     _write(path, config, flat.codec, flat.network)
 
@@ -175,7 +177,7 @@ def _read_encoders(path: Path) -> dict:
     return encoders
 
 
-def _load_flat(path: Path, config: dict) -> FlatModel:
+def _load_flat(path: Path, config: dict, predicates: dict | None = None) -> FlatModel:
     encoders = _read_encoders(path)
     names = [c["name"] for c in encoders["columns"]]
     if names != config["feature_names"]:
@@ -196,6 +198,7 @@ def _load_flat(path: Path, config: dict) -> FlatModel:
         feature_names=_build(path, lambda: [str(c) for c in config["feature_names"]]),
         training=config.get("training", {}),
         text_models=load_text_models(config.get("text_models"), path),
+        constraints=_build(path, lambda: parse_rules(config.get("constraints"), predicates)),
     )
 
 
@@ -219,8 +222,14 @@ def _load_sequential(path: Path, config: dict) -> SequentialModel:
     return SequentialModel(meta, codec, network.eval(), entity_model, training)
 
 
-def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel]:
+def load_model(
+    path: str | Path, *, predicates: dict | None = None
+) -> tuple[dict, int, FlatModel | SequentialModel]:
     """Reads a model directory written by :func:`save_model`, on the CPU.
+
+    Args:
+        path: The model directory.
+        predicates: ``{name: fn}`` functions of the model's Predicate rules (saved by name).
 
     Returns:
         ``(estimator parameters, seed, fitted model)``.
@@ -236,4 +245,5 @@ def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel
         raise ModelFileError(f"{path / CONFIG} has no 'params' object")
     seed = _build(path, lambda: int(config["seed"]))
     load = _load_sequential if config.get("kind") == SEQUENTIAL else _load_flat
-    return params, seed, _build(path, lambda: load(path, config))
+    extra = () if config.get("kind") == SEQUENTIAL else (predicates,)
+    return params, seed, _build(path, lambda: load(path, config, *extra))

@@ -16,7 +16,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # examples that read ../shared/data (the others use the bundled Adult table)
-NEEDS_SHARED = {"sequences.py": "baseball.parquet", "text_columns.py": "faa_bird_strikes.parquet"}
+NEEDS_SHARED = {
+    "sequences.py": "baseball.parquet",
+    "text_columns.py": "faa_bird_strikes.parquet",
+    "constraints.py": "lending_club_loans.parquet",
+}
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
 EXPECTED = {
@@ -32,6 +36,11 @@ EXPECTED = {
         "predict_proba  columns ['<=50K', '>50K']",
     ],
     "evaluation.py": ["detection_score", "tstr_score", "report written to"],
+    "constraints.py": [
+        "rows breaking a rule with the rules: 0 of 1000",
+        "with conditions and where: 0 rows break a rule; conditions and where kept: True",
+        "fair sample 0.00",
+    ],
 }
 
 

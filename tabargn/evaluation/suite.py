@@ -26,6 +26,7 @@ from tabargn.evaluation._inputs import (
 )
 from tabargn.evaluation._prep import check_frame
 from tabargn.evaluation.report import Report
+from tabargn.evaluation.rules import add_constraints_section
 from tabargn.evaluation.text import add_text_sections
 
 DEFAULT_MAX_ROWS = 50_000
@@ -150,6 +151,8 @@ def evaluate(
     detection_rows: int = DEFAULT_DETECTION_ROWS,
     random_state: int = 0,
     n_threads: int | None = 1,
+    constraints=None,
+    fairness: dict | None = None,
 ) -> Report:
     """Evaluates a synthetic table against the real training table (and a holdout).
 
@@ -183,6 +186,9 @@ def evaluate(
       ``text_consistency_column``), ``embedding_*`` with an installed embedding model, and
       with a holdout ``length_accuracy_holdout``, ``novelty_holdout``,
       ``ngram_overlap_3_holdout`` (holdout texts against the training texts).
+    * constraints (:mod:`~tabargn.evaluation.rules`, needs ``constraints`` or ``fairness``):
+      ``constraint_violation_share`` (and ``..._real``), ``parity_gap_<column>`` per
+      sensitive column (and ``..._real``).
     * ``seconds``: wall time of this call.
 
     Sizes: each input is first subsampled to ``max_rows`` rows. Detection uses a balanced sample
@@ -217,6 +223,9 @@ def evaluate(
             ``HistGradientBoosting*`` runs many short parallel regions, and on a machine whose
             cores are busy with other work two threads were measured up to 10x slower than one
             (nearest-neighbour searches are not affected and always use all cores).
+        constraints: Optional rules (:mod:`tabargn.constraints`, e.g. a model's
+            ``constraints_``) counted on every synthetic and real row.
+        fairness: Optional ``{"target": column, "sensitive": [columns]}``: parity gaps.
 
     Returns:
         A :class:`~tabargn.evaluation.report.Report`.
@@ -287,5 +296,6 @@ def evaluate(
             max_rows=min(max_rows, TEXT_MAX_ROWS),
             random_state=random_state,
         )
+    add_constraints_section(report, real, synthetic, constraints=constraints, fairness=fairness)
     report.seconds = time.perf_counter() - start
     return report
