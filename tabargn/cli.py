@@ -419,7 +419,7 @@ def sample(
     """Generate synthetic rows from a saved model."""
     from tabargn import TabularARGN
 
-    to_parts = output.suffix == "" or output.is_dir()
+    to_parts = output.suffix == ""  # a directory of Parquet parts
     if to_parts:
         if conditions is not None or n is None:
             raise InvalidDataError("a directory output takes -n and no --conditions")
