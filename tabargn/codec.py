@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from tabargn.encoding import get_encoding
+from tabargn.encoding.categorical import RARE_PLACEHOLDER
 from tabargn.errors import (
     ConditionError,
     InvalidDataError,
@@ -22,7 +23,7 @@ from tabargn.errors import (
 )
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
-__all__ = ["TableCodec", "MODELLED_KINDS"]
+__all__ = ["TableCodec", "MODELLED_KINDS", "reduce_column"]
 
 
 def _is_aware(value) -> bool:
@@ -30,6 +31,43 @@ def _is_aware(value) -> bool:
 
 
 MODELLED_KINDS = ("categorical", "numeric", "datetime")
+
+
+def reduce_column(
+    spec: ColumnSpec,
+    partials: list[dict],
+    *,
+    value_protection: bool,
+    rng: np.random.Generator,
+    rare_placeholder: str = RARE_PLACEHOLDER,
+) -> dict:
+    """Reduces one column's partial stats and keeps its spec free of removed values.
+
+    A pandas ``category`` column lists its categories in ``spec.categories`` (saved with the
+    model); under value protection only the kept ones (and the placeholder) stay there, so the
+    saved spec never names a removed value.
+
+    Returns:
+        The column's stats.
+    """
+    enc = get_encoding(spec.kind)
+    if spec.kind != "categorical":
+        return enc.reduce(partials, value_protection=value_protection, rng=rng)
+    stats = enc.reduce(
+        partials, value_protection=value_protection, rng=rng, placeholder=rare_placeholder
+    )
+    if value_protection and spec.categories is not None:
+        keep = {str(v) for v in stats["categories"]}
+        spec.categories = [c for c in spec.categories if str(c) in keep]
+        fallback = stats.get("fallback") or {}
+        if fallback.get("kind") == "placeholder":
+            spec.categories.append(fallback["value"])
+    return stats
+
+
+def _can_avoid_null(slot) -> bool:
+    """Whether NULL can be forbidden: the column has NULL and some other first code."""
+    return slot.has_null and slot.stats["sub_columns"][0]["cardinality"] > 1
 
 
 @dataclass
@@ -80,17 +118,23 @@ class TableCodec:
         *,
         value_protection: bool,
         rng: np.random.Generator,
+        rare_placeholder: str = RARE_PLACEHOLDER,
     ) -> TableCodec:
-        """Analyzes every modelled column and reduces its stats (value protection applies here)."""
+        """Analyzes every modelled column and reduces its stats (value protection applies here).
+
+        ``rare_placeholder`` is the output of a categorical column none of whose categories
+        survives value protection (see :func:`tabargn.encoding.categorical.reduce`).
+        """
         stats = {}
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
-                enc = get_encoding(spec.kind)
                 values = to_kind(df[spec.name], spec.kind, spec.name)
-                stats[spec.name] = enc.reduce(
-                    [enc.analyze(values.reset_index(drop=True))],
+                stats[spec.name] = reduce_column(
+                    spec,
+                    [get_encoding(spec.kind).analyze(values.reset_index(drop=True))],
                     value_protection=value_protection,
                     rng=rng,
+                    rare_placeholder=rare_placeholder,
                 )
         return cls(specs, stats)
 
@@ -339,7 +383,7 @@ class TableCodec:
                     s.stats, specs.get(s.spec.name), pos, prev
                 )
                 allowed = torch.as_tensor(np.asarray(mask, dtype=bool))
-            if no_null_t is not None and sub == s.start and s.has_null:
+            if no_null_t is not None and sub == s.start and _can_avoid_null(s):
                 rows_no_null = no_null_t[rows, k]
                 if rows_no_null.any():
                     if allowed is None:
@@ -352,7 +396,7 @@ class TableCodec:
         restricted = {sub for s in slots if s.spec.name in specs for sub in s.subs}
         restricted |= {sub for s in slots if s.spec.name in split for sub in s.subs[1:]}
         if no_null is not None:
-            restricted |= {s.start for s in slots if s.has_null}
+            restricted |= {s.start for s in slots if _can_avoid_null(s)}
         constraint.subs = frozenset(restricted)  # the sub-columns it may restrict
         return constraint
 

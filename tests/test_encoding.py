@@ -175,11 +175,45 @@ def test_categorical_value_protection():
     assert roundtrip(categorical, s, stats_off).tolist() == s.tolist()
 
 
-def test_categorical_protection_keeps_at_least_one():
+def test_categorical_all_rare_yields_placeholder_not_a_training_value():
     s = pd.Series(["a", "a", "b", "c"])
     stats = fit(categorical, s, vp=True)
-    assert stats["categories"] == ["a"]
-    assert set(roundtrip(categorical, s, stats)) == {"a"}
+    assert stats["categories"] == [] and stats["fallback"]["kind"] == "placeholder"
+    assert not {"a", "b", "c"} & set(json.dumps(stats).replace('"', " ").split())
+    assert set(roundtrip(categorical, s, stats)) == {categorical.RARE_PLACEHOLDER}
+    custom = categorical.reduce(
+        [categorical.analyze(s)],
+        value_protection=True,
+        rng=np.random.default_rng(0),
+        placeholder="<hidden>",
+    )
+    assert set(roundtrip(categorical, s, custom)) == {"<hidden>"}
+
+
+def test_categorical_unique_per_row_yields_synthetic_keys_of_its_shape():
+    rng = np.random.default_rng(3)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    emails = pd.Series(
+        [
+            "".join(rng.choice(letters, 6)) + "." + "".join(rng.choice(letters, 7)) + "@corp.com"
+            for _ in range(300)
+        ]
+    )
+    stats = fit(categorical, emails, vp=True)
+    dumped = json.dumps(stats)
+    assert stats["fallback"]["kind"] == "key"
+    assert not any(e in dumped for e in emails)
+    out = roundtrip(categorical, emails, stats)
+    assert not set(out) & set(emails)
+    assert out.str.fullmatch(r"[a-z]{6}\.[a-z]{7}@[a-z]{4}\.[a-z]{3}").all()
+    assert out.nunique() == len(out)
+
+
+def test_categorical_short_unique_codes_fall_back_to_placeholder():
+    # two-digit codes: too small a key space to rule out a chance hit on a training code
+    codes = pd.Series([f"{i:02d}" for i in range(60)])
+    stats = fit(categorical, codes, vp=True)
+    assert stats["fallback"]["kind"] == "placeholder"
 
 
 def test_categorical_unknown_value_raises_naming_it():
@@ -339,10 +373,10 @@ def test_numeric_discrete_rare_value_protection():
     assert 3 not in set(out)
 
 
-def test_numeric_tiny_column_with_protection():
+def test_numeric_tiny_column_with_protection_keeps_no_value():
     stats = fit(numeric, pd.Series([1.0, 500.0, 3.0]), vp=True)
-    assert stats["min"] == stats["max"] == 3
-    assert set(roundtrip(numeric, pd.Series([1.0, 500.0, 3.0]), stats)) == {3.0}
+    assert stats["mode"] == "empty" and stats["protected"]
+    assert roundtrip(numeric, pd.Series([1.0, 500.0, 3.0]), stats).isna().all()
 
 
 @pytest.mark.parametrize(
@@ -590,6 +624,9 @@ def test_numeric_fuzz(values, vp, chunks):
     out = roundtrip(numeric, s, json_copy(stats))
     finite = pd.to_numeric(s).astype(float)
     finite = finite[np.isfinite(finite)]
+    if stats.get("protected"):  # fewer than 2k values: none kept
+        assert vp and len(finite) < 2 * 7 and out.isna().all()
+        return
     assert out.isna().sum() == len(s) - len(finite)
     if len(finite):
         assert out.dropna().between(stats["min"], stats["max"]).all()
@@ -606,6 +643,8 @@ def test_categorical_fuzz_with_protection(values, chunks):
     stats = fit(categorical, s, vp=True, chunks=chunks)
     out = roundtrip(categorical, s, stats)
     counts = s.value_counts()
-    assert set(out.dropna()) <= set(stats["categories"])
-    assert all(counts[c] >= 5 for c in stats["categories"]) or len(stats["categories"]) == 1
+    placeholder = {stats["fallback"]["value"]} if "fallback" in stats else set()
+    assert set(out.dropna()) <= set(stats["categories"]) | placeholder
+    assert not set(out.dropna()) & set(counts[counts < 5].index)
+    assert all(counts[c] >= 5 for c in stats["categories"])
     assert out.isna().tolist() == s.isna().tolist()

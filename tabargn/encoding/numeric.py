@@ -11,7 +11,8 @@ arbitrary floats). The grid is refined further by the greatest common divisor of
 that grid (amounts that are multiples of 25 decode to multiples of 25): ``stats["step"]``.
 
 Value protection (:mod:`tabargn.encoding.value_protection`): the range is clipped to ``[k-th smallest,
-k-th largest]`` value (a column with fewer than ``2k`` values collapses to its median), so a
+k-th largest]`` value (a column with fewer than ``2k`` values keeps no value at all and decodes
+to missing values, ``"protected": True`` in the stats), so a
 single outlier never reaches the stats or the output.
 
 Modes (``stats["mode"]``):
@@ -44,8 +45,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from tabargn.encoding._precision import _decimals, _gcd
 from tabargn.encoding.categorical import _as_prev, allowed_prefix_mask
-from tabargn.encoding.value_protection import K_MAX, draw_k, kth_largest, kth_smallest
+from tabargn.encoding.value_protection import K_MAX, draw_k, holders, kth_largest, kth_smallest
 from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
 
 __all__ = [
@@ -70,7 +72,6 @@ MIN_ROWS_PER_CELL = 5
 """Binning is coarsened on small columns so that a (bin, sub-bin) cell holds about this many rows."""
 SAMPLE_SIZE = 200_000
 """``analyze`` keeps every distinct value up to this many; beyond, evenly spaced order statistics."""
-MAX_DECIMALS = 8
 _EXACT_INT = 2**53
 
 
@@ -96,28 +97,6 @@ def _to_float(values) -> np.ndarray:
     x = s.to_numpy(dtype=np.float64, na_value=np.nan)
     x[~np.isfinite(x)] = np.nan
     return x
-
-
-def _decimals(unique: np.ndarray) -> int | None:
-    """Smallest ``d`` in ``0..8`` with every value a multiple of ``10**-d``; None if none."""
-    if len(unique) == 0 or np.all(unique == np.floor(unique)):
-        return 0
-    tol_abs = np.abs(unique) * 4e-16
-    for d in range(1, MAX_DECIMALS + 1):
-        tol = np.maximum(tol_abs, 10.0**-d * 1e-6)
-        if np.all(np.abs(np.round(unique, d) - unique) <= tol):
-            return d
-    return None
-
-
-def _gcd(unique: np.ndarray, decimals: int | None) -> int:
-    """GCD of the values in units of ``10**-decimals`` (0 if unknown or all zero)."""
-    if decimals is None or len(unique) == 0:
-        return 0
-    grid = np.round(unique * 10.0**decimals)
-    if np.max(np.abs(grid)) >= _EXACT_INT:
-        return 1
-    return int(np.gcd.reduce(np.abs(grid).astype(np.int64)))
 
 
 def _plain(values: np.ndarray, integer: bool) -> list:
@@ -267,13 +246,15 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     u, w = _merge(u, w)
 
     k = draw_k(rng) if value_protection else 1
+    support = w  # rows (or, in sequences, entities) holding each value
     if value_protection:
         low = np.sort(np.concatenate([np.asarray(p["low"], dtype=np.float64) for p in filled]))
         high = np.sort(np.concatenate([np.asarray(p["high"], dtype=np.float64) for p in filled]))
-        if n_total >= 2 * k:
-            lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
-        else:  # too few values to hide the extremes: collapse to the median
-            lo = hi = float(_weighted_quantiles(u, w, np.array([0.5]))[0])
+        n_holders = min(n_total, sum(int(p.get("n_entities", p["n"])) for p in filled))
+        if n_holders < 2 * k:  # too few values to hide the extremes: keep none (all missing)
+            return _empty_stats(has_null) | {"protected": True}
+        lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
+        support = holders(filled, *_merge(np.clip(u, lo, hi), w), lo, hi)
         u, w = _merge(np.clip(u, lo, hi), w)
     lo, hi = float(u[0]), float(u[-1])
 
@@ -287,10 +268,9 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         "min": _plain([lo], integer)[0],
         "max": _plain([hi], integer)[0],
     }
-    if len(u) <= DISCRETE_MAX_VALUES:
-        keep = w >= k
-        if not keep.any():
-            keep = w == w.max()
+    keep = support >= k
+    if len(u) <= DISCRETE_MAX_VALUES and keep.any():
+        # discrete; with no value held by k rows the binned mode below draws inside bins
         kept = u[keep]
         stats.update(
             min=_plain(kept[:1], integer)[0],
@@ -302,7 +282,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         return stats
 
     total = w.sum()
-    is_atom = (w >= total / N_BINS) & (w >= k)
+    is_atom = (w >= total / N_BINS) & (support >= k)
     atoms = u[is_atom]
     ru, rw = u[~is_atom], w[~is_atom]
     n_bins = n_sub = 0
