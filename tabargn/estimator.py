@@ -466,16 +466,25 @@ class TabularARGN(BaseEstimator):
         return save_model(self._fitted(), path, params=self.get_params(), seed=self.seed_)
 
     @classmethod
-    def load(cls, path: str | Path) -> TabularARGN:
+    def load(cls, path: str | Path, *, text_backend=None) -> TabularARGN:
         """Loads a model saved by :meth:`save`, on the CPU whatever device trained it.
 
         Sampling restarts at the beginning of the model's random stream, so a loaded model
         draws the same rows as the saved one did right after its fit.
 
+        The folder is treated as untrusted: every file read resolves inside it, and no URL,
+        environment variable name, cache or card path saved in it is used. A model with
+        prompted text columns needs its chat client again: ``text_backend=OpenAIChatClient(...)``
+        (without it, generating those texts raises ``LLMBackendError``).
+
+        Args:
+            path: The model directory.
+            text_backend: Chat client for prompted text columns (see above).
+
         Raises:
             ModelFileError: Missing, corrupt or incompatible model directory.
         """
-        params, seed, fitted = load_model(path)
+        params, seed, fitted = load_model(path, text_backend=text_backend)
         try:
             model = cls(**params)
         except TypeError as e:

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from tabargn._version import __version__
 from tabargn.codec import TableCodec
-from tabargn.errors import ModelFileError
+from tabargn.errors import InvalidDataError, ModelFileError
 from tabargn.flat import FlatModel
 from tabargn.model import ARGN, ModelConfig
 from tabargn.sequential.fit import SequentialModel
@@ -41,6 +41,7 @@ __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 FORMAT_VERSION = 1
 CONFIG, ENCODERS, WEIGHTS = "config.json", "encoders.json", "model.safetensors"
 SEQUENTIAL, ENTITIES = "sequential", "entities"
+_PATH_OPTIONS = ("card_path", "cache_path", "model_dir", "lora_dir")
 
 
 # ====================================================================== save
@@ -161,7 +162,9 @@ def _build(path: Path, make):
         raise ModelFileError(f"{path} has an inconsistent configuration: {e!r}") from None
 
 
-def _load_flat(path: Path, config: dict) -> FlatModel:
+def _load_flat(
+    path: Path, config: dict, *, chat_client=None, root: Path | None = None
+) -> FlatModel:
     encoders = _read_json(path / ENCODERS)
     codec, network = _build(
         path,
@@ -175,11 +178,13 @@ def _load_flat(path: Path, config: dict) -> FlatModel:
         network=network.eval(),
         feature_names=_build(path, lambda: [str(c) for c in config["feature_names"]]),
         training=config.get("training", {}),
-        text_models=load_text_models(config.get("text_models"), path),
+        text_models=load_text_models(
+            config.get("text_models"), path, chat_client=chat_client, root=root or path
+        ),
     )
 
 
-def _load_sequential(path: Path, config: dict) -> SequentialModel:
+def _load_sequential(path: Path, config: dict, *, chat_client=None) -> SequentialModel:
     encoders = _read_json(path / ENCODERS)
     codec, meta, network = _build(
         path,
@@ -193,13 +198,28 @@ def _load_sequential(path: Path, config: dict) -> SequentialModel:
     if codec.cardinalities != network.argn.config.cardinalities:
         raise ModelFileError(f"{ENCODERS} does not match {CONFIG} in {path}")
     entities = path / ENTITIES
-    entity_model = _load_flat(entities, _read_config(entities))
+    if entities.is_symlink():
+        raise ModelFileError(f"{entities} is a link; a model folder may only hold its own files")
+    entity_model = _load_flat(entities, _read_config(entities), chat_client=chat_client, root=path)
     training = config.get("training", {})
     return SequentialModel(meta, codec, network.eval(), entity_model, training)
 
 
-def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel]:
+def load_model(
+    path: str | Path, *, text_backend=None
+) -> tuple[dict, int, FlatModel | SequentialModel]:
     """Reads a model directory written by :func:`save_model`, on the CPU.
+
+    The directory is untrusted input: only files inside it are read (a text model folder named
+    outside it raises), weights are safetensors, and no URL, environment variable name, cache
+    or card path saved in it is used. A prompted text model generates only with the chat client
+    passed again as ``text_backend``; the saved ``text_backend`` parameter is a label and stays
+    one.
+
+    Args:
+        path: The model directory.
+        text_backend: The chat client (``llm_text.ChatClient``) for prompted text columns;
+            None for offline text models (prompted ones then raise when generating).
 
     Returns:
         ``(estimator parameters, seed, fitted model)``.
@@ -214,6 +234,26 @@ def load_model(path: str | Path) -> tuple[dict, int, FlatModel | SequentialModel
     if not isinstance(params, dict):
         raise ModelFileError(f"{path / CONFIG} has no 'params' object")
     seed = _build(path, lambda: int(config["seed"]))
+    chat_client = _chat_client(text_backend)
+    if isinstance(params.get("text_options"), dict):  # file paths in a folder are not used
+        params["text_options"] = {
+            k: v for k, v in params["text_options"].items() if k not in _PATH_OPTIONS
+        }
+    if chat_client is not None:
+        params = {**params, "text_backend": text_backend}
     if config.get("kind") == SEQUENTIAL:
-        return params, seed, _load_sequential(path, config)
-    return params, seed, _load_flat(path, config)
+        return params, seed, _load_sequential(path, config, chat_client=chat_client)
+    return params, seed, _load_flat(path, config, chat_client=chat_client)
+
+
+def _chat_client(text_backend):
+    """The chat client passed at load, or None; anything else is an InvalidDataError."""
+    if text_backend is None or isinstance(text_backend, str):
+        return None
+    from llm_text import ChatClient
+
+    if not isinstance(text_backend, ChatClient):
+        raise InvalidDataError(
+            f"text_backend at load must be a llm_text chat client, got {type(text_backend).__name__}"
+        )
+    return text_backend
