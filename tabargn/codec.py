@@ -15,6 +15,7 @@ import torch
 
 from tabargn.encoding import get_encoding
 from tabargn.encoding.categorical import RARE_PLACEHOLDER
+from tabargn.encoding.categorical import kept_mask as categorical_kept
 from tabargn.errors import (
     ConditionError,
     InvalidDataError,
@@ -283,6 +284,36 @@ class TableCodec:
             else:
                 out[spec.name] = restore_dtype(pd.Series([None] * n, dtype=object), spec)
         return pd.DataFrame(out)
+
+    def protected_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame as value protection sees it (context of text models).
+
+        Categories removed by value protection become missing; numbers are clipped to the
+        fitted range (missing when the column kept no value); datetimes are encoded and decoded
+        (clipped; decoding is deterministic). Columns the codec does not model pass unchanged.
+        """
+        out = df.copy()
+        for name in out.columns:
+            if name not in self.slots:
+                continue
+            s = self.slots[name]
+            st, kind = s.stats, s.spec.kind
+            values = to_kind(out[name], kind, name).reset_index(drop=True)
+            if kind == "categorical":
+                kept = categorical_kept(values, st)
+                out[name] = values.where(kept | values.isna(), None).to_numpy()
+            elif kind == "numeric":
+                if st["mode"] == "empty":
+                    out[name] = np.nan
+                else:
+                    x = pd.to_numeric(values, errors="coerce").astype(float)
+                    out[name] = x.clip(st["min"], st["max"]).to_numpy()
+            else:
+                enc = get_encoding(kind)
+                codes = enc.encode(values, st)
+                decoded = enc.decode(codes, st, np.random.default_rng(0))
+                out[name] = decoded.where(values.notna().to_numpy()).to_numpy()
+        return out
 
     def value_shares(self, name: str) -> dict:
         """Training shares of the kept values of a categorical column, ``{value: share}``."""

@@ -159,6 +159,7 @@ def fit_flat(df: pd.DataFrame, params: FitParams, seed: int) -> FlatModel:
         seed=seed,
         verbose=params.verbose,
         device=params.device,
+        codec=codec if params.value_protection else None,
     )
     if text_models:
         training["text_columns"] = list(text_models)

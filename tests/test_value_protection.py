@@ -93,3 +93,14 @@ def test_sequential_rare_values_count_entities_not_events():
     assert "vip" not in codec.stats["status"]["categories"]
     amount_stats = codec.stats["amount"]
     assert 7.0 not in amount_stats.get("values", []) and amount_stats["max"] < 7.0
+
+
+def test_text_context_is_the_protected_frame(fitted):
+    from llm_text.context import ContextEncoder
+
+    df, model = fitted
+    ctx = model.codec_.protected_frame(df)
+    assert ctx["code"].isna().all() and ctx["email"].isna().all()
+    assert ctx["group"].equals(df["group"].astype(object))
+    enc = ContextEncoder().fit(pd.DataFrame({"c": ["a"] * 10 + ["rare"] * 2}))
+    assert enc.columns[0].categories == ["a"]

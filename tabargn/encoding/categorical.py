@@ -56,6 +56,7 @@ __all__ = [
     "categories",
     "allowed_prefix_mask",
     "fallback_values",
+    "kept_mask",
 ]
 
 MAX_CARDINALITY = 1024
@@ -390,6 +391,18 @@ def _codes(values: pd.Series, stats: dict, strict: bool) -> np.ndarray:
         raise _unknown_error(unknown)
     per_unique[-1] = 0  # missing: NULL code, or code 0 when the column had no NULLs
     return per_unique[codes]  # codes == -1 picks the last entry
+
+
+def kept_mask(values: pd.Series, stats: dict) -> np.ndarray:
+    """Which values are kept categories of the column (False for removed, unseen, missing).
+
+    Returns:
+        ``bool [n_rows]``.
+    """
+    codes, uniques = _factorize(values)
+    lookup = _lookup(stats)
+    per_unique = np.array([_key(v) in lookup for v in uniques] + [False], dtype=bool)
+    return per_unique[codes]
 
 
 def encode(values: pd.Series, stats: dict, *, strict: bool = False) -> np.ndarray:
