@@ -329,7 +329,9 @@ class TableCodec:
         Returns:
             ``(labels, weights)`` with ``weights`` float ``[cardinality, len(labels)]``: a kept
             code is one-hot on its value, NULL is all zero, and a RARE code is spread over the
-            kept categories in proportion to their training counts (as decoding resamples it).
+            kept categories in proportion to their training counts (as decoding resamples it);
+            in a column with no kept category it is the placeholder, or ``"<synthetic key>"``
+            for a column decoding to synthetic keys.
         """
         s = self.slot(name)
         card = s.stats["sub_columns"][0]["cardinality"]
@@ -355,6 +357,11 @@ class TableCodec:
             for value, share in self.value_shares(name).items():
                 if value in index:
                     weights[rare_code, index[value]] = share
+            fallback = s.stats.get("fallback")
+            if fallback is not None:  # no kept category: RARE is the placeholder / a new key
+                labels.append(fallback.get("value", "<synthetic key>"))
+                weights = np.concatenate([weights, np.zeros((card, 1))], axis=1)
+                weights[rare_code, -1] = 1.0
         return labels, weights
 
     # ----------------------------------------------------------------- restrictions

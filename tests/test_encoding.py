@@ -537,6 +537,14 @@ def test_datetime_outlier_protection():
     assert fit(dt_enc, s)["max"].startswith("2250")
 
 
+def test_datetime_tiny_column_with_protection_keeps_no_value():
+    s = pd.Series(pd.to_datetime(["2001-03-04", "2011-05-06", "2021-07-08"]))
+    stats = fit(dt_enc, s, vp=True)
+    assert stats["mode"] == "empty" and stats["protected"]
+    assert "2011" not in json.dumps(stats)
+    assert roundtrip(dt_enc, s, stats).isna().all()
+
+
 @pytest.mark.parametrize(
     "spec",
     [("2012-02-10", "2012-03-05"), (None, "2010-01-20"), ("2018-03-01 12:00", None)],

@@ -104,3 +104,9 @@ def test_text_context_is_the_protected_frame(fitted):
     assert ctx["group"].equals(df["group"].astype(object))
     enc = ContextEncoder().fit(pd.DataFrame({"c": ["a"] * 10 + ["rare"] * 2}))
     assert enc.columns[0].categories == ["a"]
+
+
+def test_predict_proba_of_a_column_with_no_kept_value_is_the_placeholder(fitted):
+    df, model = fitted
+    proba = model.predict_proba(df.head(3).drop(columns="code"), "code")
+    assert list(proba.columns) == ["<hidden>"] and (proba["<hidden>"] == 1.0).all()
