@@ -147,6 +147,23 @@ def fit(
             )
 
 
+_LOAD_TEXT_MODEL_HELP = (
+    "Model fitted with --text-model: the server model to generate its texts with (a saved "
+    "model's server address and key variable are never used; key from $OPENAI_API_KEY)."
+)
+
+
+def _chat_backend(model_name: str | None, base_url: str | None):
+    """The chat client of ``--text-model`` / ``--text-base-url``, or None."""
+    if model_name is None:
+        if base_url is not None:
+            raise InvalidDataError("--text-base-url needs --text-model (the model name)")
+        return None
+    from llm_text import OpenAIChatClient
+
+    return OpenAIChatClient(model_name, base_url=base_url)
+
+
 def _text_settings(df, columns, detection, options, model_name, base_url) -> dict:
     """TabularARGN keywords for the text columns of the ``fit`` command."""
     unknown = [c for c in columns if c not in df.columns]
@@ -191,12 +208,14 @@ def sample(
     conditions: Path = typer.Option(None, help="Table of condition rows (one output row each)."),
     temperature: float = typer.Option(1.0, help="Softmax temperature."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling threshold."),
+    text_model: str = typer.Option(None, help=_LOAD_TEXT_MODEL_HELP),
+    text_base_url: str = typer.Option(None, help="Base URL of that server."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate synthetic rows from a saved model."""
     from tabargn import TabularARGN
 
-    model = TabularARGN.load(model_dir)
+    model = TabularARGN.load(model_dir, text_backend=_chat_backend(text_model, text_base_url))
     cond = read_table(conditions) if conditions else None
     started = time.perf_counter()
     out = model.sample(n, conditions=cond, temperature=temperature, top_p=top_p)
@@ -215,12 +234,14 @@ def impute(
     model_dir: Path = typer.Argument(..., help="Model directory written by `tabargn fit`."),
     data: Path = typer.Argument(..., help="Table with missing cells."),
     output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv or .parquet)."),
+    text_model: str = typer.Option(None, help=_LOAD_TEXT_MODEL_HELP),
+    text_base_url: str = typer.Option(None, help="Base URL of that server."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Fill the missing cells of DATA; observed cells are kept."""
     from tabargn import TabularARGN
 
-    model = TabularARGN.load(model_dir)
+    model = TabularARGN.load(model_dir, text_backend=_chat_backend(text_model, text_base_url))
     df = read_table(data)
     out = model.impute(df)
     write_table(out, output)
