@@ -32,6 +32,7 @@ __all__ = [
     "ChatClient",
     "ChatRequest",
     "ChatResult",
+    "DetachedChatClient",
     "RetryableError",
     "TEXT_SCHEMA",
     "parse_answer",
@@ -419,3 +420,35 @@ class ChatClient:
             out = {k: v for k, v in self.usage.items() if k != "cost_micro"}
             out["cost"] = self.usage.get("cost_micro", 0) / 1e6
         return out
+
+
+class DetachedChatClient(ChatClient):
+    """Stand-in for the chat client of a prompted model loaded without one.
+
+    A model folder is untrusted input: the ``base_url`` and ``api_key_env`` saved in it are never
+    used to send requests (a crafted folder could send an environment variable's secret to any
+    URL). :meth:`TextColumnModel.load <llm_text.TextColumnModel.load>` without ``chat_client``
+    puts this client in place; it keeps the saved settings for a later save and raises on use.
+
+    Args:
+        saved: The saved client settings (``get_config()`` output).
+    """
+
+    kind = "detached"
+
+    def __init__(self, saved: dict) -> None:
+        super().__init__(str(saved.get("model", "unknown")))
+        self.saved = dict(saved)
+        self.kind = str(saved.get("kind", "detached"))
+
+    def get_config(self) -> dict:
+        """The saved settings, unchanged."""
+        return dict(self.saved)
+
+    def _call(self, request: ChatRequest) -> tuple[str | None, int, int]:
+        raise LLMBackendError(
+            "this prompted text model was loaded without a chat client: the URL and key "
+            "variable saved in a model folder are never used; pass the backend again at load "
+            "(TextColumnModel.load(dir, chat_client=...) or TabularARGN.load(dir, "
+            "text_backend=...))"
+        )

@@ -81,11 +81,15 @@ class ContextEncoder:
 
     Args:
         top_k: Number of categories kept per categorical column (default 50).
+        min_count: A category is kept only if at least this many rows hold it (default 5, the
+            smallest value-protection ``k``): the saved state never names a rare value.
+            tabargn also passes the value-protected frame (rare categories already removed).
         n_bins: Number of quantile bins per numeric column (default 10).
     """
 
-    def __init__(self, top_k: int = 50, n_bins: int = 10) -> None:
+    def __init__(self, top_k: int = 50, n_bins: int = 10, min_count: int = 5) -> None:
         self.top_k = int(top_k)
+        self.min_count = int(min_count)
         self.n_bins = int(n_bins)
         self.columns: list[_Column] = []
 
@@ -130,6 +134,7 @@ class ContextEncoder:
                 counts = counts.sort_index(kind="stable").sort_values(
                     ascending=False, kind="stable"
                 )
+                counts = counts[counts >= self.min_count]  # rare values are never kept
                 cats = [str(c) for c in counts.index[: self.top_k]]
                 self.columns.append(_Column(str(name), "categorical", categories=cats))
         return self
@@ -176,13 +181,14 @@ class ContextEncoder:
         return {
             "top_k": self.top_k,
             "n_bins": self.n_bins,
+            "min_count": self.min_count,
             "columns": [c.to_dict() for c in self.columns],
         }
 
     @classmethod
     def from_dict(cls, state: dict) -> ContextEncoder:
         """Rebuild an encoder from :meth:`to_dict` output."""
-        enc = cls(top_k=state["top_k"], n_bins=state["n_bins"])
+        enc = cls(top_k=state["top_k"], n_bins=state["n_bins"], min_count=state.get("min_count", 1))
         enc.columns = [_Column(**c) for c in state["columns"]]
         return enc
 

@@ -59,7 +59,7 @@ class HuggingFaceChatClient(ChatClient):
                 self.model_dir, local_files_only=True
             )
             self.lm = transformers.AutoModelForCausalLM.from_pretrained(
-                self.model_dir, local_files_only=True
+                self.model_dir, local_files_only=True, use_safetensors=True
             )
         except OSError as exc:
             raise LLMBackendError(f"cannot load a causal LM from {self.model_dir}: {exc}") from exc
@@ -68,7 +68,7 @@ class HuggingFaceChatClient(ChatClient):
                 import peft
             except ImportError as exc:
                 raise LLMBackendError("a LoRA adapter needs the optional package 'peft'") from exc
-            self.lm = peft.PeftModel.from_pretrained(self.lm, self.lora_dir)
+            self.lm = peft.PeftModel.from_pretrained(self.lm, self.lora_dir, use_safetensors=True)
         self.lm.to(device).eval()
 
     def get_config(self) -> dict:

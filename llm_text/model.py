@@ -17,18 +17,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabargn.encoding.value_protection import draw_k
 from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 
 from ._text import clean_series, clean_text
 from .card import CARD_VERSION, code_version, fingerprint, now, write_card
 from .chat import Budget, ChatClient
 from .curation import Curation
+from .memorization import MemorizationGuard
 from .offline import OfflineTextGenerator
 from .prompted import PromptedTextGenerator
 
 __all__ = ["TextColumnModel", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
+GUARD_FILE = "guard.safetensors"
 
 
 class TextColumnModel:
@@ -70,6 +73,11 @@ class TextColumnModel:
         card_path: File to write the data card JSON to after every fit and generate (default
             ``None``: kept in :attr:`card_` and written by :meth:`save`).
         column_name: Name of the text column (prompts, output Series name).
+        memorization_guard: Refuse copies of rare training texts (default ``True``): a text
+            held by fewer than ``k`` training rows (``k`` in 5..7, as tabargn's value
+            protection) never comes out verbatim or as a near copy (MinHash similarity >= 0.7);
+            offending texts are regenerated (3 rounds), then become missing. The model stores
+            salted hashes, never the texts (:mod:`llm_text.memorization`).
         **options: Text generator options (see above).
 
     Attributes:
@@ -96,6 +104,7 @@ class TextColumnModel:
         curation_fallback: str = "last",
         card_path: str | Path | None = None,
         column_name: str | None = None,
+        memorization_guard: bool = True,
         **options,
     ) -> None:
         if int(max_length) < 1:
@@ -112,6 +121,8 @@ class TextColumnModel:
         self.curation_fallback = curation_fallback
         self.card_path = None if card_path is None else str(card_path)
         self.column_name = column_name
+        self.memorization_guard = bool(memorization_guard)
+        self.guard_: MemorizationGuard | None = None
         self.options = dict(options)
         try:
             if isinstance(backend, str):
@@ -229,6 +240,10 @@ class TextColumnModel:
         )
         if self.curation is not None:
             self.curation.fit(texts, ctx, random_state=seed)
+        self.guard_ = None
+        if self.memorization_guard:
+            k = draw_k(np.random.default_rng([seed, 5]))
+            self.guard_ = MemorizationGuard(k).fit(texts, np.random.default_rng([seed, 6]))
         fit_seconds = time.perf_counter() - t0
         self._fitted = True
         self._fit_card = {
@@ -362,6 +377,15 @@ class TextColumnModel:
                 for i in bad:
                     texts[i] = np.nan
         texts = [clean_text(t) for t in texts]
+        guard_counts = None
+        if self.guard_ is not None and len(texts):
+
+            def again(rows: np.ndarray, rnd: int) -> list:
+                sub = ctx.iloc[rows].reset_index(drop=True)
+                new, _ = self._raw_generate(sub, seed * 104_729 + rnd, allow_missing)
+                return [clean_text(t) for t in new]
+
+            texts, guard_counts = self.guard_.apply(texts, again)
         out = pd.Series(texts, index=index, dtype=object, name=self.column_name)
         seconds = time.perf_counter() - t0
 
@@ -371,6 +395,7 @@ class TextColumnModel:
         self.card_ = self._generate_card(out, ctx, seed, seconds, stats, usage, usage_before,
                                          generated_tokens, intended_missing, curation_log,
                                          regenerated, unresolved, rejected)  # fmt: skip
+        self.card_["memorization_guard"] = guard_counts
         self._write_card()
         return out
 
@@ -439,10 +464,11 @@ class TextColumnModel:
         """Write the model to ``directory``: ``config.json``, ``card.json`` and, for the offline
         generator, ``model.safetensors`` and ``tokenizer.json``. No pickle.
 
-        Prompted models store the chat client's settings (never the API key), the example pool of
-        real rows and the personas; :meth:`load` re-creates the client and reads the key from the
-        environment again. The consistency classifier of ``curation`` is not stored: it is
-        retrained when :meth:`fit` runs, and inactive after :meth:`load`.
+        Prompted models store the chat client's settings (never the API key) and the personas;
+        the example pool of real rows only with the generator option ``save_examples=True``.
+        :meth:`load` never re-creates the client from the saved settings: pass ``chat_client``.
+        The consistency classifier of ``curation`` is not stored: it is retrained when
+        :meth:`fit` runs, and inactive after :meth:`load`.
 
         Raises:
             NotFittedError: Before :meth:`fit`.
@@ -465,10 +491,16 @@ class TextColumnModel:
                 "curation_fallback": self.curation_fallback,
                 "card_path": self.card_path,
                 "column_name": self.column_name,
+                "memorization_guard": self.memorization_guard,
             },
             "fit_card": self._fit_card,
             "generator": self.text_generator.get_config(),
+            "guard": None if self.guard_ is None else self.guard_.get_config(),
         }
+        if self.guard_ is not None:
+            from safetensors.numpy import save_file
+
+            save_file(self.guard_.arrays(), str(directory / GUARD_FILE))
         (directory / "config.json").write_text(
             json.dumps(config, indent=2, default=_json_default), encoding="utf-8"
         )
@@ -476,14 +508,24 @@ class TextColumnModel:
 
     @classmethod
     def load(
-        cls, directory: str | Path, *, chat_client: ChatClient | None = None
+        cls,
+        directory: str | Path,
+        *,
+        chat_client: ChatClient | None = None,
+        card_path: str | Path | None = None,
     ) -> TextColumnModel:
         """Load a model written by :meth:`save` (on CPU).
 
+        The directory is untrusted input: only its own files are read (fixed names), the saved
+        ``card_path`` is dropped (a loaded model writes no card unless ``card_path`` is given),
+        and the chat client settings saved with a prompted model (URL, key variable, cache
+        file, model folder) are never used.
+
         Args:
             directory: The model directory.
-            chat_client: For prompted models, a chat client to use instead of re-creating the
-                saved one (e.g. with another ``base_url`` or key).
+            chat_client: For prompted models, the chat client to generate with. Without it the
+                model loads, but generating raises :class:`~tabargn.errors.LLMBackendError`.
+            card_path: Where the loaded model writes its data card (default: nowhere).
 
         Raises:
             ModelFileError: If the directory is missing, corrupt or of another format version.
@@ -498,6 +540,7 @@ class TextColumnModel:
                 f"{directory} has format version {config.get('format_version')}, expected {FORMAT_VERSION}"
             )
         params = dict(config["params"])
+        params["card_path"] = card_path
         cur = params.pop("curation")
         gen_cfg = config["generator"]
         if gen_cfg["kind"] == "offline":
@@ -507,6 +550,14 @@ class TextColumnModel:
         model = cls(generator, curation=None if cur is None else Curation(**cur), **params)
         model._fit_card = config.get("fit_card")
         model._fitted = True
+        if config.get("guard") is not None:
+            from safetensors.numpy import load_file
+
+            try:
+                arrays = load_file(str(directory / GUARD_FILE))
+                model.guard_ = MemorizationGuard.from_saved(config["guard"], arrays)
+            except Exception as exc:  # noqa: BLE001 - any failure to read the file
+                raise ModelFileError(f"cannot read {directory / GUARD_FILE}: {exc}") from exc
         card_file = directory / "card.json"
         if card_file.exists():
             try:

@@ -123,8 +123,17 @@ class ConditionalLM(nn.Module):
 
 
 # ----------------------------------------------------------------------------------- vocabulary
+MIN_TOKEN_FREQUENCY = 5
+"""Occurrences a BPE merge needs (see :func:`train_tokenizer`)."""
+
+
 def train_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE ``tokenizers.Tokenizer`` trained on ``texts`` (special tokens first)."""
+    """A byte-level BPE ``tokenizers.Tokenizer`` trained on ``texts`` (special tokens first).
+
+    A merge needs ``MIN_TOKEN_FREQUENCY`` (5, the smallest value-protection ``k``) occurrences,
+    so the saved vocabulary holds no word that only one or two texts contain (a surname, a
+    tail number); such words are spelled from smaller pieces.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -132,7 +141,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        min_frequency=2,
+        min_frequency=MIN_TOKEN_FREQUENCY,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,

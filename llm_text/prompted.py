@@ -29,7 +29,7 @@ import pandas as pd
 
 from tabargn.errors import InvalidDataError, NotFittedError
 
-from .chat import TEXT_SCHEMA, Budget, ChatClient, ChatRequest
+from .chat import TEXT_SCHEMA, Budget, ChatClient, ChatRequest, DetachedChatClient
 from .context import ContextEncoder, describe_row
 from .embeddings import get_embedder
 from .one_example import STRATEGIES, select_examples
@@ -43,6 +43,7 @@ SYSTEM_PROMPT = (
     'style, length and format as the examples. Reply only with JSON: {{"text": "..."}}'
 )
 PERSONA_LINE = "\nWrite it as this person would: {persona}"
+_EMPTY_POOL = {"texts": [], "rows": [], "codes": []}
 CRITIQUE_SCHEMA: dict = {
     "type": "object",
     "properties": {"critique": {"type": "string"}},
@@ -91,6 +92,9 @@ class PromptedTextGenerator:
         instructions: Extra instructions appended to the system prompt.
         pool_size: Real rows kept as the example pool (default 500).
         embedder: Embedder for ``diverse`` / ``similar`` selection (default ``"auto"``).
+        save_examples: Store the example pool (real training texts and rows) in saved models
+            (default ``False``: a saved model holds no training row; after loading it writes
+            zero-shot). Set it only when the model folder may hold training data.
     """
 
     kind = "prompted"
@@ -113,6 +117,7 @@ class PromptedTextGenerator:
         instructions: str | None = None,
         pool_size: int = 500,
         embedder: str = "auto",
+        save_examples: bool = False,
     ) -> None:
         if example_selection not in ("similar", "random", "diverse"):
             raise InvalidDataError("example_selection must be 'similar', 'random' or 'diverse'")
@@ -135,6 +140,7 @@ class PromptedTextGenerator:
             "instructions": instructions,
             "pool_size": int(pool_size),
             "embedder": embedder,
+            "save_examples": bool(save_examples),
         }
         self.budget = budget
         self.encoder: ContextEncoder | None = None
@@ -461,7 +467,7 @@ class PromptedTextGenerator:
             if self.budget is None
             else {"max_tokens": self.budget.max_tokens, "max_cost": self.budget.max_cost},
             "encoder": None if self.encoder is None else self.encoder.to_dict(),
-            "pool": self.pool,
+            "pool": self.pool if self.options["save_examples"] else _EMPTY_POOL,
             "personas": self.personas_,
             "missing_rate": self.missing_rate_,
             "max_length": self.max_length,
@@ -474,14 +480,23 @@ class PromptedTextGenerator:
     def load(
         cls, directory, config: dict, chat_client: ChatClient | None = None
     ) -> PromptedTextGenerator:
-        """Rebuild from :meth:`get_config` output; the chat client is re-created from its
-        settings (credentials are read from the environment again) unless one is given."""
+        """Rebuild from :meth:`get_config` output.
+
+        The saved folder is untrusted: its client settings (``base_url``, ``api_key_env``,
+        ``cache_path``, ``model_dir``) are never used. Without ``chat_client`` the generator
+        gets a :class:`~llm_text.chat.DetachedChatClient` that raises on the first request.
+        A model saved without its examples (the default) generates zero-shot.
+        """
         if chat_client is None:
-            chat_client = chat_client_from_config(config["backend"])
+            chat_client = DetachedChatClient(config["backend"])
         budget = None if config.get("budget") is None else Budget(**config["budget"])
-        gen = cls(chat_client, budget=budget, **config["options"])
+        options = dict(config["options"])
+        pool = config.get("pool") or _EMPTY_POOL
+        if not pool["texts"]:
+            options["one_example"] = None  # no real example to start rounds from
+        gen = cls(chat_client, budget=budget, **options)
         gen.encoder = ContextEncoder.from_dict(config["encoder"])
-        gen.pool = config["pool"]
+        gen.pool = {key: list(pool[key]) for key in _EMPTY_POOL}
         gen.personas_ = list(config["personas"])
         gen.missing_rate_ = float(config["missing_rate"])
         gen.max_length = config["max_length"]
@@ -489,7 +504,11 @@ class PromptedTextGenerator:
 
 
 def chat_client_from_config(cfg: dict) -> ChatClient:
-    """Re-create a chat client from its :meth:`~llm_text.chat.ChatClient.get_config`."""
+    """Re-create a chat client from its :meth:`~llm_text.chat.ChatClient.get_config`.
+
+    For settings the caller trusts only: loading a model never calls it (the settings in a
+    model folder may name any URL and environment variable).
+    """
     cfg = dict(cfg)
     kind = cfg.pop("kind")
     if kind == "openai":

@@ -357,6 +357,23 @@ def fit(
             )
 
 
+_LOAD_TEXT_MODEL_HELP = (
+    "Model fitted with --text-model: the server model to generate its texts with (a saved "
+    "model's server address and key variable are never used; key from $OPENAI_API_KEY)."
+)
+
+
+def _chat_backend(model_name: str | None, base_url: str | None):
+    """The chat client of ``--text-model`` / ``--text-base-url``, or None."""
+    if model_name is None:
+        if base_url is not None:
+            raise InvalidDataError("--text-base-url needs --text-model (the model name)")
+        return None
+    from llm_text import OpenAIChatClient
+
+    return OpenAIChatClient(model_name, base_url=base_url)
+
+
 def _text_settings(df, columns, detection, options, model_name, base_url) -> dict:
     """TabularARGN keywords for the text columns of the ``fit`` command."""
     unknown = [c for c in columns if c not in df.columns]
@@ -414,6 +431,8 @@ def sample(
         None,
         help="Rules file whose 'fairness' entry is applied (the model keeps its own constraints).",
     ),
+    text_model: str = typer.Option(None, help=_LOAD_TEXT_MODEL_HELP),
+    text_base_url: str = typer.Option(None, help="Base URL of that server."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate synthetic rows from a saved model."""
@@ -427,7 +446,7 @@ def sample(
         check_output(output)
     cond = read_table(conditions, sep, encoding) if conditions else None
     _, fairness = read_rules(rules)
-    model = TabularARGN.load(model_dir)
+    model = TabularARGN.load(model_dir, text_backend=_chat_backend(text_model, text_base_url))
     started = time.perf_counter()
     if to_parts:
         with Progress(disable=quiet, transient=True) as progress:
@@ -461,6 +480,8 @@ def impute(
     output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv or .parquet)."),
     sep: str = typer.Option(None, "--sep", help=SEP_HELP),
     encoding: str = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    text_model: str = typer.Option(None, help=_LOAD_TEXT_MODEL_HELP),
+    text_base_url: str = typer.Option(None, help="Base URL of that server."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Fill the missing cells of DATA; observed cells are kept."""
@@ -468,7 +489,7 @@ def impute(
 
     check_output(output)
     df = read_table(data, sep, encoding)
-    model = TabularARGN.load(model_dir)
+    model = TabularARGN.load(model_dir, text_backend=_chat_backend(text_model, text_base_url))
     out = model.impute(df)
     write_table(out, output)
     if not quiet:

@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 
 from tabargn.encoding import get_encoding
+from tabargn.encoding.categorical import RARE_PLACEHOLDER
+from tabargn.encoding.categorical import kept_mask as categorical_kept
 from tabargn.errors import (
     ConditionError,
     InvalidDataError,
@@ -25,7 +27,7 @@ from tabargn.errors import (
 )
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
-__all__ = ["TableCodec", "MODELLED_KINDS"]
+__all__ = ["TableCodec", "MODELLED_KINDS", "reduce_column"]
 
 
 def _is_aware(value) -> bool:
@@ -38,6 +40,43 @@ MODELLED_KINDS = ("categorical", "numeric", "datetime")
 def _is_nan(value) -> bool:
     """True for float NaN, numpy NaN and NaT (not for None, which means an open end)."""
     return value is not None and value is not pd.NA and bool(pd.isna(value))
+
+
+def reduce_column(
+    spec: ColumnSpec,
+    partials: list[dict],
+    *,
+    value_protection: bool,
+    rng: np.random.Generator,
+    rare_placeholder: str = RARE_PLACEHOLDER,
+) -> dict:
+    """Reduces one column's partial stats and keeps its spec free of removed values.
+
+    A pandas ``category`` column lists its categories in ``spec.categories`` (saved with the
+    model); under value protection only the kept ones (and the placeholder) stay there, so the
+    saved spec never names a removed value.
+
+    Returns:
+        The column's stats.
+    """
+    enc = get_encoding(spec.kind)
+    if spec.kind != "categorical":
+        return enc.reduce(partials, value_protection=value_protection, rng=rng)
+    stats = enc.reduce(
+        partials, value_protection=value_protection, rng=rng, placeholder=rare_placeholder
+    )
+    if value_protection and spec.categories is not None:
+        keep = {str(v) for v in stats["categories"]}
+        spec.categories = [c for c in spec.categories if str(c) in keep]
+        fallback = stats.get("fallback") or {}
+        if fallback.get("kind") == "placeholder":
+            spec.categories.append(fallback["value"])
+    return stats
+
+
+def _can_avoid_null(slot) -> bool:
+    """Whether NULL can be forbidden: the column has NULL and some other first code."""
+    return slot.has_null and slot.stats["sub_columns"][0]["cardinality"] > 1
 
 
 @dataclass
@@ -88,18 +127,28 @@ class TableCodec:
         *,
         value_protection: bool,
         rng: np.random.Generator,
+        rare_placeholder: str = RARE_PLACEHOLDER,
     ) -> TableCodec:
-        """Analyzes every modelled column and reduces its stats (value protection applies here)."""
+        """Analyzes every modelled column and reduces its stats (value protection applies here).
+
+        ``rare_placeholder`` is the output of a categorical column none of whose categories
+        survives value protection (see :func:`tabargn.encoding.categorical.reduce`).
+        """
         stats = {}
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
-                enc = get_encoding(spec.kind)
                 values = to_kind(df[spec.name], spec.kind, spec.name, spec)
                 try:
-                    partial = enc.analyze(values.reset_index(drop=True))
+                    partial = get_encoding(spec.kind).analyze(values.reset_index(drop=True))
                 except UnsupportedDtypeError as e:
                     raise UnsupportedDtypeError(f"column {spec.name!r}: {e}") from None
-                stats[spec.name] = enc.reduce([partial], value_protection=value_protection, rng=rng)
+                stats[spec.name] = reduce_column(
+                    spec,
+                    [partial],
+                    value_protection=value_protection,
+                    rng=rng,
+                    rare_placeholder=rare_placeholder,
+                )
         return cls(specs, stats)
 
     # ----------------------------------------------------------------- layout
@@ -251,6 +300,36 @@ class TableCodec:
                 out[spec.name] = restore_dtype(pd.Series([None] * n, dtype=object), spec)
         return pd.DataFrame(out)
 
+    def protected_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame as value protection sees it (context of text models).
+
+        Categories removed by value protection become missing; numbers are clipped to the
+        fitted range (missing when the column kept no value); datetimes are encoded and decoded
+        (clipped; decoding is deterministic). Columns the codec does not model pass unchanged.
+        """
+        out = df.copy()
+        for name in out.columns:
+            if name not in self.slots:
+                continue
+            s = self.slots[name]
+            st, kind = s.stats, s.spec.kind
+            values = to_kind(out[name], kind, name).reset_index(drop=True)
+            if kind == "categorical":
+                kept = categorical_kept(values, st)
+                out[name] = values.where(kept | values.isna(), None).to_numpy()
+            elif kind == "numeric":
+                if st["mode"] == "empty":
+                    out[name] = np.nan
+                else:
+                    x = pd.to_numeric(values, errors="coerce").astype(float)
+                    out[name] = x.clip(st["min"], st["max"]).to_numpy()
+            else:
+                enc = get_encoding(kind)
+                codes = enc.encode(values, st)
+                decoded = enc.decode(codes, st, np.random.default_rng(0))
+                out[name] = decoded.where(values.notna().to_numpy()).to_numpy()
+        return out
+
     def value_shares(self, name: str) -> dict:
         """Training shares of the kept values of a categorical column, ``{value: share}``."""
         st = self.slot(name).stats
@@ -265,7 +344,9 @@ class TableCodec:
         Returns:
             ``(labels, weights)`` with ``weights`` float ``[cardinality, len(labels)]``: a kept
             code is one-hot on its value, NULL is all zero, and a RARE code is spread over the
-            kept categories in proportion to their training counts (as decoding resamples it).
+            kept categories in proportion to their training counts (as decoding resamples it);
+            in a column with no kept category it is the placeholder, or ``"<synthetic key>"``
+            for a column decoding to synthetic keys.
         """
         s = self.slot(name)
         card = s.stats["sub_columns"][0]["cardinality"]
@@ -291,6 +372,11 @@ class TableCodec:
             for value, share in self.value_shares(name).items():
                 if value in index:
                     weights[rare_code, index[value]] = share
+            fallback = s.stats.get("fallback")
+            if fallback is not None:  # no kept category: RARE is the placeholder / a new key
+                labels.append(fallback.get("value", "<synthetic key>"))
+                weights = np.concatenate([weights, np.zeros((card, 1))], axis=1)
+                weights[rare_code, -1] = 1.0
         return labels, weights
 
     # ----------------------------------------------------------------- restrictions
@@ -382,7 +468,7 @@ class TableCodec:
                     s.stats, specs.get(s.spec.name), pos, prev
                 )
                 allowed = torch.as_tensor(np.asarray(mask, dtype=bool))
-            if no_null_t is not None and sub == s.start and s.has_null:
+            if no_null_t is not None and sub == s.start and _can_avoid_null(s):
                 rows_no_null = no_null_t[rows, k]
                 if rows_no_null.any():
                     if allowed is None:
@@ -395,7 +481,7 @@ class TableCodec:
         restricted = {sub for s in slots if s.spec.name in specs for sub in s.subs}
         restricted |= {sub for s in slots if s.spec.name in split for sub in s.subs[1:]}
         if no_null is not None:
-            restricted |= {s.start for s in slots if s.has_null}
+            restricted |= {s.start for s in slots if _can_avoid_null(s)}
         constraint.subs = frozenset(restricted)  # the sub-columns it may restrict
         return constraint
 

@@ -54,7 +54,14 @@ class TabularARGN(BaseEstimator):
         learning_rate: AdamW learning rate; None picks one by batch size.
         value_protection: Privacy-preserving encoding (default True): categories held by fewer
             than k rows (k drawn in 5..7 per column and fit) are removed and resampled from the
-            kept ones; numeric and datetime ranges are clipped to the k-th extreme values.
+            kept ones; numeric and datetime ranges are clipped to the k-th extreme values. A
+            column with nothing common enough to keep yields no training value: a categorical
+            one synthetic keys of its shape (identifier-like columns) or ``rare_placeholder``,
+            a numeric or datetime one with fewer than 2k values missing values. In sequences,
+            rows are counted as distinct entities.
+        rare_placeholder: Output of a categorical column none of whose categories is held by k
+            rows and that is not identifier-like (default ``"_RARE_"``; in a non-string column
+            it becomes a missing value where the dtype cannot hold it).
         encoding_types: Overrides of inferred column kinds, e.g. ``{"zip": "categorical"}``.
             Kinds: ``categorical``, ``numeric``, ``datetime``, ``text``. String columns not
             named here that hold free text (mean >= 3 words, >= 30 % distinct values) are
@@ -121,6 +128,7 @@ class TabularARGN(BaseEstimator):
         batch_size: int | None = None,
         learning_rate: float | None = None,
         value_protection: bool = True,
+        rare_placeholder: str = "_RARE_",
         encoding_types: dict[str, str] | None = None,
         text_backend="offline",
         text_options: dict | None = None,
@@ -139,6 +147,7 @@ class TabularARGN(BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.value_protection = value_protection
+        self.rare_placeholder = rare_placeholder
         self.encoding_types = encoding_types
         self.text_backend = text_backend
         self.text_options = text_options
@@ -539,11 +548,18 @@ class TabularARGN(BaseEstimator):
         return save_model(self._fitted(), path, params=self.get_params(), seed=self.seed_)
 
     @classmethod
-    def load(cls, path: str | Path, *, predicates: dict | None = None) -> TabularARGN:
+    def load(
+        cls, path: str | Path, *, predicates: dict | None = None, text_backend=None
+    ) -> TabularARGN:
         """Loads a model saved by :meth:`save`, on the CPU whatever device trained it.
 
         Sampling restarts at the beginning of the model's random stream, so a loaded model
         draws the same rows as the saved one did right after its fit.
+
+        The folder is treated as untrusted: every file read resolves inside it, and no URL,
+        environment variable name, cache or card path saved in it is used. A model with
+        prompted text columns needs its chat client again: ``text_backend=OpenAIChatClient(...)``
+        (without it, generating those texts raises ``LLMBackendError``).
 
         Args:
             path: The model directory.
@@ -551,11 +567,12 @@ class TabularARGN(BaseEstimator):
                 :class:`~tabargn.constraints.Predicate` rules (a model stores a predicate's
                 name and columns, never its code). A predicate left out makes ``sample``
                 raise ConstraintError.
+            text_backend: Chat client for prompted text columns (see above).
 
         Raises:
             ModelFileError: Missing, corrupt or incompatible model directory.
         """
-        params, seed, fitted = load_model(path, predicates=predicates)
+        params, seed, fitted = load_model(path, predicates=predicates, text_backend=text_backend)
         try:
             model = cls(**params)
         except TypeError as e:

@@ -132,7 +132,13 @@ def fit_flat(
     specs = detect_text_columns(df, infer_schema(df, params.encoding_types), params.encoding_types)
     if any(s.kind == "text" for s in specs):  # checked before training; fitted after it
         validate_text_settings(params.text_backend, params.text_options)
-    codec = TableCodec.fit(df, specs, value_protection=params.value_protection, rng=rng)
+    codec = TableCodec.fit(
+        df,
+        specs,
+        value_protection=params.value_protection,
+        rng=rng,
+        rare_placeholder=params.rare_placeholder,
+    )
     if codec.n_sub == 0:
         raise InvalidDataError(
             "no column can be modelled: every column is empty (all values missing)"
@@ -170,6 +176,7 @@ def fit_flat(
         seed=seed,
         verbose=params.verbose,
         device=params.device,
+        codec=codec if params.value_protection else None,
     )
     if text_models:
         training["text_columns"] = list(text_models)

@@ -76,6 +76,7 @@ class FitParams:
     batch_size: int | None = None
     learning_rate: float | None = None
     value_protection: bool = True
+    rare_placeholder: str = "_RARE_"
     encoding_types: dict[str, str] | None = None
     text_backend: Any = "offline"
     text_options: dict | None = None

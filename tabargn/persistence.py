@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from tabargn._version import __version__
 from tabargn.codec import TableCodec
 from tabargn.constraints import parse_rules
-from tabargn.errors import ModelFileError
+from tabargn.errors import InvalidDataError, ModelFileError
 from tabargn.flat import FlatModel
 from tabargn.model import ARGN, ModelConfig
 from tabargn.model_schema import check_codes_decode, read_config, read_encoders
@@ -43,6 +43,7 @@ __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 FORMAT_VERSION = 1
 CONFIG, ENCODERS, WEIGHTS = "config.json", "encoders.json", "model.safetensors"
 SEQUENTIAL, ENTITIES = "sequential", "entities"
+_PATH_OPTIONS = ("card_path", "cache_path", "model_dir", "lora_dir")
 
 
 # ====================================================================== save
@@ -177,7 +178,14 @@ def _read_encoders(path: Path) -> dict:
     return encoders
 
 
-def _load_flat(path: Path, config: dict, predicates: dict | None = None) -> FlatModel:
+def _load_flat(
+    path: Path,
+    config: dict,
+    predicates: dict | None = None,
+    *,
+    chat_client=None,
+    root: Path | None = None,
+) -> FlatModel:
     encoders = _read_encoders(path)
     names = [c["name"] for c in encoders["columns"]]
     if names != config["feature_names"]:
@@ -197,12 +205,14 @@ def _load_flat(path: Path, config: dict, predicates: dict | None = None) -> Flat
         network=network.eval(),
         feature_names=_build(path, lambda: [str(c) for c in config["feature_names"]]),
         training=config.get("training", {}),
-        text_models=load_text_models(config.get("text_models"), path),
+        text_models=load_text_models(
+            config.get("text_models"), path, chat_client=chat_client, root=root or path
+        ),
         constraints=_build(path, lambda: parse_rules(config.get("constraints"), predicates)),
     )
 
 
-def _load_sequential(path: Path, config: dict) -> SequentialModel:
+def _load_sequential(path: Path, config: dict, *, chat_client=None) -> SequentialModel:
     encoders = _read_encoders(path)
     codec, meta, network = _build(
         path,
@@ -217,19 +227,29 @@ def _load_sequential(path: Path, config: dict) -> SequentialModel:
         raise ModelFileError(f"{ENCODERS} does not match {CONFIG} in {path}")
     check_codes_decode(codec, str(path / ENCODERS))
     entities = path / ENTITIES
-    entity_model = _load_flat(entities, _read_config(entities))
+    if entities.is_symlink():
+        raise ModelFileError(f"{entities} is a link; a model folder may only hold its own files")
+    entity_model = _load_flat(entities, _read_config(entities), chat_client=chat_client, root=path)
     training = config.get("training", {})
     return SequentialModel(meta, codec, network.eval(), entity_model, training)
 
 
 def load_model(
-    path: str | Path, *, predicates: dict | None = None
+    path: str | Path, *, predicates: dict | None = None, text_backend=None
 ) -> tuple[dict, int, FlatModel | SequentialModel]:
     """Reads a model directory written by :func:`save_model`, on the CPU.
+
+    The directory is untrusted input: only files inside it are read (a text model folder named
+    outside it raises), weights are safetensors, and no URL, environment variable name, cache
+    or card path saved in it is used. A prompted text model generates only with the chat client
+    passed again as ``text_backend``; the saved ``text_backend`` parameter is a label and stays
+    one.
 
     Args:
         path: The model directory.
         predicates: ``{name: fn}`` functions of the model's Predicate rules (saved by name).
+        text_backend: The chat client (``llm_text.ChatClient``) for prompted text columns;
+            None for offline text models (prompted ones then raise when generating).
 
     Returns:
         ``(estimator parameters, seed, fitted model)``.
@@ -244,6 +264,28 @@ def load_model(
     if not isinstance(params, dict):
         raise ModelFileError(f"{path / CONFIG} has no 'params' object")
     seed = _build(path, lambda: int(config["seed"]))
-    load = _load_sequential if config.get("kind") == SEQUENTIAL else _load_flat
-    extra = () if config.get("kind") == SEQUENTIAL else (predicates,)
-    return params, seed, _build(path, lambda: load(path, config, *extra))
+    chat_client = _chat_client(text_backend)
+    if isinstance(params.get("text_options"), dict):  # file paths in a folder are not used
+        params["text_options"] = {
+            k: v for k, v in params["text_options"].items() if k not in _PATH_OPTIONS
+        }
+    if chat_client is not None:
+        params = {**params, "text_backend": text_backend}
+    if config.get("kind") == SEQUENTIAL:
+        fitted = _build(path, lambda: _load_sequential(path, config, chat_client=chat_client))
+    else:
+        fitted = _build(path, lambda: _load_flat(path, config, predicates, chat_client=chat_client))
+    return params, seed, fitted
+
+
+def _chat_client(text_backend):
+    """The chat client passed at load, or None; anything else is an InvalidDataError."""
+    if text_backend is None or isinstance(text_backend, str):
+        return None
+    from llm_text import ChatClient
+
+    if not isinstance(text_backend, ChatClient):
+        raise InvalidDataError(
+            f"text_backend at load must be a llm_text chat client, got {type(text_backend).__name__}"
+        )
+    return text_backend

@@ -23,6 +23,7 @@ pickle). ``config.json`` of the model directory maps column names to these folde
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 TEXT_DIR = "text"
+_MARKER = ".tabargn-text"
 _CONTEXT_KINDS = ("categorical", "numeric", "datetime")
 
 
@@ -113,7 +115,14 @@ def _make_model(
 
 
 # TextColumnModel keyword arguments (the rest of text_options goes to the text generator)
-_MODEL_KWARGS = ("max_length", "curation", "curation_rounds", "curation_fallback", "card_path")
+_MODEL_KWARGS = (
+    "max_length",
+    "curation",
+    "curation_rounds",
+    "curation_fallback",
+    "card_path",
+    "memorization_guard",
+)
 
 
 def validate_text_settings(backend, options: dict | None) -> None:
@@ -133,8 +142,14 @@ def fit_text_models(
     seed: int,
     verbose: int = 0,
     device: str = "cpu",
+    codec=None,
 ) -> dict:
     """Fits one :class:`llm_text.TextColumnModel` per text column, conditioned on the row.
+
+    The text models see the value-protected row (``codec.protected_frame``): rare categories
+    are missing, numbers and datetimes clipped as in the network, so nothing a text model stores
+    about its context (e.g. the top categories of ``llm_text``'s context encoder) names a value
+    value protection removed.
 
     Args:
         df: The training table.
@@ -147,6 +162,7 @@ def fit_text_models(
         verbose: 0 silent, 1 progress.
         device: Where the offline text model trains and generates (the estimator's
             ``device``; ``text_options={"device": ...}`` overrides it).
+        codec: The fitted :class:`tabargn.codec.TableCodec` (None: the raw rows).
 
     Returns:
         Column name -> fitted model, in the table's column order. Empty when no column is text.
@@ -156,6 +172,8 @@ def fit_text_models(
     if not text:
         return models
     ctx = df[context_columns(specs)].reset_index(drop=True)
+    if codec is not None:
+        ctx = codec.protected_frame(ctx)
     for k, spec in enumerate(text):
         model = _make_model(
             backend, options, spec.name, text_seed(seed, 2, k), int(verbose), device
@@ -212,23 +230,61 @@ def fill_text_columns(
 
 
 def save_text_models(models: dict, path: Path) -> dict:
-    """Writes each text model to ``path/text/<k>/`` and returns ``{column: "text/<k>"}``."""
-    root = Path(path) / TEXT_DIR
-    if root.exists():  # a previous save of another model into the same directory
-        shutil.rmtree(root)
+    """Writes each text model to ``path/text/<k>/`` and returns ``{column: "text/<k>"}``.
+
+    The models are written to a fresh folder inside ``path`` first, then moved to ``text/``. An
+    existing ``text/`` is replaced only when an earlier save wrote it (it holds the marker file
+    ``.tabargn-text``); anything else there is left alone.
+
+    Raises:
+        ModelFileError: ``path/text`` exists but was not written by tabargn (or is a link).
+    """
+    path = Path(path)
+    root = path / TEXT_DIR
+    ours = root.is_dir() and not root.is_symlink() and (root / _MARKER).is_file()
+    if (root.exists() or root.is_symlink()) and not ours:
+        raise ModelFileError(
+            f"{root} exists and was not written by tabargn; move it away or save elsewhere"
+        )
+    fresh = None
     folders = {}
-    for k, (name, model) in enumerate(models.items()):
-        rel = f"{TEXT_DIR}/{k}"
-        model.save(Path(path) / rel)
-        folders[name] = rel
+    if models:
+        fresh = Path(tempfile.mkdtemp(prefix=".text-new-", dir=path))
+        try:
+            for k, (name, model) in enumerate(models.items()):
+                model.save(fresh / str(k))
+                folders[name] = f"{TEXT_DIR}/{k}"
+            (fresh / _MARKER).write_text("written by tabargn; replaced by the next save\n")
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+    if ours:  # an earlier save of this directory: swap it out, then remove it
+        old = Path(tempfile.mkdtemp(prefix=".text-old-", dir=path))
+        root.rename(old / TEXT_DIR)
+        shutil.rmtree(old)
+    if fresh is not None:
+        fresh.rename(root)
     return folders
 
 
-def load_text_models(folders: dict | None, path: Path) -> dict:
+def load_text_models(
+    folders: dict | None, path: Path, *, chat_client=None, root: Path | None = None
+) -> dict:
     """Reads the text models listed in the model's ``config.json``.
 
+    The listed folders are untrusted: each must resolve inside the model directory ``root``
+    (default ``path``); the saved card path and chat client settings are not used (see
+    :meth:`llm_text.TextColumnModel.load`).
+
+    Args:
+        folders: ``{column: folder relative to path}`` from ``config.json``.
+        path: The (flat) model directory.
+        chat_client: For prompted text models, the chat client to generate with (None: they
+            load, but raise :class:`~tabargn.errors.LLMBackendError` when generating).
+        root: The top model directory every folder must stay inside.
+
     Raises:
-        ModelFileError: A text model folder is missing or corrupt.
+        ModelFileError: A text model folder is missing, corrupt or outside the directory.
     """
     from llm_text import TextColumnModel
 
@@ -236,16 +292,22 @@ def load_text_models(folders: dict | None, path: Path) -> dict:
         return {}
     if not isinstance(folders, dict):
         raise ModelFileError(f"config.json in {path} has a corrupt 'text_models' entry")
+    top = Path(root if root is not None else path).resolve()
     models = {}
     for name, rel in folders.items():
-        folder = Path(path) / str(rel)
+        folder = (Path(path) / str(rel)).resolve()
+        if not isinstance(rel, str) or folder == top or not folder.is_relative_to(top):
+            raise ModelFileError(
+                f"the text model of column {name!r} points outside the model directory "
+                f"({rel!r}); a model folder may only name folders inside itself"
+            )
         if not folder.is_dir():
             raise ModelFileError(
                 f"the text model of column {name!r} is missing: {folder} does not exist; "
                 "copy the whole model directory (with its text/ folder) or fit again"
             )
         try:
-            models[name] = TextColumnModel.load(folder)
+            models[name] = TextColumnModel.load(folder, chat_client=chat_client)
         except ModelFileError as e:
             raise ModelFileError(f"the text model of column {name!r} is corrupt: {e}") from None
         except Exception as e:  # noqa: BLE001 - any failure to read a model file

@@ -175,11 +175,45 @@ def test_categorical_value_protection():
     assert roundtrip(categorical, s, stats_off).tolist() == s.tolist()
 
 
-def test_categorical_protection_keeps_at_least_one():
+def test_categorical_all_rare_yields_placeholder_not_a_training_value():
     s = pd.Series(["a", "a", "b", "c"])
     stats = fit(categorical, s, vp=True)
-    assert stats["categories"] == ["a"]
-    assert set(roundtrip(categorical, s, stats)) == {"a"}
+    assert stats["categories"] == [] and stats["fallback"]["kind"] == "placeholder"
+    assert not {"a", "b", "c"} & set(json.dumps(stats).replace('"', " ").split())
+    assert set(roundtrip(categorical, s, stats)) == {categorical.RARE_PLACEHOLDER}
+    custom = categorical.reduce(
+        [categorical.analyze(s)],
+        value_protection=True,
+        rng=np.random.default_rng(0),
+        placeholder="<hidden>",
+    )
+    assert set(roundtrip(categorical, s, custom)) == {"<hidden>"}
+
+
+def test_categorical_unique_per_row_yields_synthetic_keys_of_its_shape():
+    rng = np.random.default_rng(3)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    emails = pd.Series(
+        [
+            "".join(rng.choice(letters, 6)) + "." + "".join(rng.choice(letters, 7)) + "@corp.com"
+            for _ in range(300)
+        ]
+    )
+    stats = fit(categorical, emails, vp=True)
+    dumped = json.dumps(stats)
+    assert stats["fallback"]["kind"] == "key"
+    assert not any(e in dumped for e in emails)
+    out = roundtrip(categorical, emails, stats)
+    assert not set(out) & set(emails)
+    assert out.str.fullmatch(r"[a-z]{6}\.[a-z]{7}@[a-z]{4}\.[a-z]{3}").all()
+    assert out.nunique() == len(out)
+
+
+def test_categorical_short_unique_codes_fall_back_to_placeholder():
+    # two-digit codes: too small a key space to rule out a chance hit on a training code
+    codes = pd.Series([f"{i:02d}" for i in range(60)])
+    stats = fit(categorical, codes, vp=True)
+    assert stats["fallback"]["kind"] == "placeholder"
 
 
 def test_categorical_unknown_value_raises_naming_it():
@@ -339,10 +373,10 @@ def test_numeric_discrete_rare_value_protection():
     assert 3 not in set(out)
 
 
-def test_numeric_tiny_column_with_protection():
+def test_numeric_tiny_column_with_protection_keeps_no_value():
     stats = fit(numeric, pd.Series([1.0, 500.0, 3.0]), vp=True)
-    assert stats["min"] == stats["max"] == 3
-    assert set(roundtrip(numeric, pd.Series([1.0, 500.0, 3.0]), stats)) == {3.0}
+    assert stats["mode"] == "empty" and stats["protected"]
+    assert roundtrip(numeric, pd.Series([1.0, 500.0, 3.0]), stats).isna().all()
 
 
 @pytest.mark.parametrize(
@@ -529,6 +563,14 @@ def test_datetime_outlier_protection():
     assert fit(dt_enc, s)["max"].startswith("2250")
 
 
+def test_datetime_tiny_column_with_protection_keeps_no_value():
+    s = pd.Series(pd.to_datetime(["2001-03-04", "2011-05-06", "2021-07-08"]))
+    stats = fit(dt_enc, s, vp=True)
+    assert stats["mode"] == "empty" and stats["protected"]
+    assert "2011" not in json.dumps(stats)
+    assert roundtrip(dt_enc, s, stats).isna().all()
+
+
 @pytest.mark.parametrize(
     "spec",
     [("2012-02-10", "2012-03-05"), (None, "2010-01-20"), ("2018-03-01 12:00", None)],
@@ -616,6 +658,9 @@ def test_numeric_fuzz(values, vp, chunks):
     out = roundtrip(numeric, s, json_copy(stats))
     x = pd.to_numeric(s).astype(float)
     finite = x[np.isfinite(x)]
+    if stats.get("protected"):  # fewer than 2k values: none kept
+        assert vp and len(finite) < 2 * 7 and out.isna().all()
+        return
     assert out.isna().tolist() == x.isna().tolist()
     assert (out == np.inf).tolist() == (x == np.inf).tolist()  # infinities round-trip
     assert (out == -np.inf).tolist() == (x == -np.inf).tolist()
@@ -635,6 +680,8 @@ def test_categorical_fuzz_with_protection(values, chunks):
     stats = fit(categorical, s, vp=True, chunks=chunks)
     out = roundtrip(categorical, s, stats)
     counts = s.value_counts()
-    assert set(out.dropna()) <= set(stats["categories"])
-    assert all(counts[c] >= 5 for c in stats["categories"]) or len(stats["categories"]) == 1
+    placeholder = {stats["fallback"]["value"]} if "fallback" in stats else set()
+    assert set(out.dropna()) <= set(stats["categories"]) | placeholder
+    assert not set(out.dropna()) & set(counts[counts < 5].index)
+    assert all(counts[c] >= 5 for c in stats["categories"])
     assert out.isna().tolist() == s.isna().tolist()

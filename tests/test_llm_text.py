@@ -388,17 +388,27 @@ def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     assert Path(str(cache) + ".card.json").exists()
     # second run: a new client on the same cache; the server sees nothing
     m2 = TextColumnModel(
-        _chat_client(server, cache), n_shots=2, random_state=0, column_name="remarks"
+        _chat_client(server, cache),
+        n_shots=2,
+        random_state=0,
+        column_name="remarks",
+        save_examples=True,
     )
     m2.fit(texts, ctx)
     again = m2.generate(ctx.iloc[:10], random_state=3)
     assert again.equals(out)
     assert server.hits == 15
     assert m2.card_["backend_usage"]["cache_hits"] == 10 and m2.card_["cost"]["total"] == 0
-    # a saved prompted model re-creates its client (no key stored) and reuses the cache
+    # by default a saved prompted model holds no training text (no example pool)
+    m.save(tmp_path / "plain")
+    assert "bird hit during" not in (tmp_path / "plain" / "config.json").read_text()
+    # a saved folder's URL and key variable are never used: the client is passed at load
     m2.save(tmp_path / "saved")
     assert "sk-test-secret" not in (tmp_path / "saved" / "config.json").read_text()
-    loaded = TextColumnModel.load(tmp_path / "saved")
+    detached = TextColumnModel.load(tmp_path / "saved")
+    with pytest.raises(LLMBackendError, match="without a chat client"):
+        detached.generate(ctx.iloc[:10], random_state=3)
+    loaded = TextColumnModel.load(tmp_path / "saved", chat_client=_chat_client(server, cache))
     assert loaded.generate(ctx.iloc[:10], random_state=3).equals(out)
     assert server.hits == 15
 

@@ -12,7 +12,14 @@ Code layout (one integer per row, before the split)::
 With value protection, a category held by fewer than ``k`` rows (``k`` uniform in 5..7, see
 :mod:`tabargn.encoding.value_protection`) leaves the vocabulary: its rows encode to RARE, the stats never
 mention it, and :func:`decode` resamples RARE codes from the kept categories in proportion to their
-training counts, so no placeholder ever reaches the output.
+training counts, so no placeholder ever reaches the output while kept categories exist.
+
+When no category is common enough to keep (every category held by fewer than ``k`` rows), the
+column yields no training value at all: an identifier-like column (unique per row, strings of a
+common shape) decodes to random synthetic keys of that shape (:mod:`tabargn.encoding.synthetic_keys`),
+any other to a placeholder (:data:`RARE_PLACEHOLDER` unless the caller sets another). The
+stats then hold ``fallback`` (``{"kind": "key", "runs": ...}`` or ``{"kind": "placeholder",
+"value": ...}``) and no category.
 
 High cardinality: when there are more than :data:`MAX_CARDINALITY` codes, the code is written in
 base ``b = ceil(n_codes ** (1 / m))`` with ``m`` digits (``m`` the smallest with ``b <= 1024``):
@@ -33,11 +40,13 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from tabargn.encoding.synthetic_keys import generate_keys, learn_shape
 from tabargn.encoding.value_protection import draw_k, rare_mask
 from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeError
 
 __all__ = [
     "MAX_CARDINALITY",
+    "RARE_PLACEHOLDER",
     "analyze",
     "reduce",
     "encode",
@@ -46,10 +55,15 @@ __all__ = [
     "clip",
     "categories",
     "allowed_prefix_mask",
+    "fallback_values",
+    "kept_mask",
 ]
 
 MAX_CARDINALITY = 1024
 """Largest cardinality of one sub-column; more codes are split into digits."""
+
+RARE_PLACEHOLDER = "_RARE_"
+"""Default output of a column none of whose categories survives value protection."""
 
 _PREVIEW = 10  # values named in an error message
 
@@ -250,17 +264,26 @@ def analyze(values: pd.Series) -> dict:
     }
 
 
-def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Generator) -> dict:
+def reduce(
+    partials: list[dict],
+    *,
+    value_protection: bool,
+    rng: np.random.Generator,
+    placeholder: str = RARE_PLACEHOLDER,
+) -> dict:
     """Merges partial statistics into the final stats of the column.
 
     Value protection: with ``k = draw_k(rng)``, categories with fewer than ``k`` rows are
-    dropped (their rows encode to RARE). If that would drop every category, the most frequent one
-    is kept so that decoding always has a category to produce.
+    dropped (their rows encode to RARE). If that drops every category, no training value is
+    kept: the column decodes to synthetic keys of its shape when it is identifier-like (every
+    value held by one row, strings; see :func:`tabargn.encoding.synthetic_keys.learn_shape`),
+    else to ``placeholder``.
 
     Args:
         partials: Outputs of :func:`analyze`.
         value_protection: Whether to drop rare categories.
         rng: Random generator (draws ``k``).
+        placeholder: Output of a column with no kept category and no key shape.
 
     Returns:
         JSON-serializable stats: ``kind``, ``has_null``, ``has_rare``, ``categories`` (kept values
@@ -279,12 +302,19 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
                 merged[key] = [value, int(count)]
     items = sorted(merged.values(), key=lambda vc: (-vc[1], str(vc[0])))
     has_rare = False
+    fallback = None
     if value_protection and items:
         k = draw_k(rng)
         rare = rare_mask([c for _, c in items], k)
         kept = [item for item, r in zip(items, rare, strict=True) if not r]
         if not kept:
-            kept = items[:1]
+            unique = all(c == 1 for _, c in items)
+            shape = learn_shape([v for v, _ in items], k) if unique else None
+            fallback = (
+                {"kind": "key", **shape}
+                if shape is not None
+                else {"kind": "placeholder", "value": str(placeholder)}
+            )
         has_rare = len(kept) < len(items)
         items = kept
     has_null = n_null > 0
@@ -298,7 +328,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         sub_columns = [{"name": "cat0", "cardinality": int(first)}] + [
             {"name": f"cat{i}", "cardinality": int(base)} for i in range(1, n_digits)
         ]
-    return {
+    stats = {
         "kind": "categorical",
         "has_null": has_null,
         "has_rare": has_rare,
@@ -310,6 +340,22 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         "base": int(base),
         "sub_columns": sub_columns,
     }
+    if fallback is not None:
+        stats["fallback"] = fallback
+    return stats
+
+
+def fallback_values(stats: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    """What the RARE code of a column without kept categories decodes to, ``object [n]``.
+
+    Synthetic keys for identifier-like columns, else the placeholder (see :func:`reduce`).
+    """
+    fallback = stats.get("fallback") or {"kind": "placeholder", "value": RARE_PLACEHOLDER}
+    if fallback["kind"] == "key":
+        return generate_keys(fallback, n, rng)
+    out = np.empty(n, dtype=object)
+    out[:] = fallback["value"]
+    return out
 
 
 def categories(stats: dict) -> list:
@@ -347,6 +393,18 @@ def _codes(values: pd.Series, stats: dict, strict: bool) -> np.ndarray:
     return per_unique[codes]  # codes == -1 picks the last entry
 
 
+def kept_mask(values: pd.Series, stats: dict) -> np.ndarray:
+    """Which values are kept categories of the column (False for removed, unseen, missing).
+
+    Returns:
+        ``bool [n_rows]``.
+    """
+    codes, uniques = _factorize(values)
+    lookup = _lookup(stats)
+    per_unique = np.array([_key(v) in lookup for v in uniques] + [False], dtype=bool)
+    return per_unique[codes]
+
+
 def encode(values: pd.Series, stats: dict, *, strict: bool = False) -> np.ndarray:
     """Encodes a column into categorical codes.
 
@@ -375,6 +433,8 @@ def encode(values: pd.Series, stats: dict, *, strict: bool = False) -> np.ndarra
 def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Series:
     """Decodes codes into values; RARE codes are resampled from the kept categories.
 
+    A column without kept categories decodes RARE to :func:`fallback_values`.
+
     Args:
         codes: ``int [n_rows, n_sub_columns]``.
         stats: Output of :func:`reduce`.
@@ -392,13 +452,15 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
     table[offset:] = cats
     full = np.minimum(full, len(table) - 1)
     out = table[full] if len(table) else np.full(len(full), None, dtype=object)
-    if stats["has_rare"] and cats:
+    if stats["has_rare"]:
         is_rare = full == int(stats["has_null"])
         n_rare = int(is_rare.sum())
-        if n_rare:
+        if n_rare and cats:
             p = np.asarray(stats["counts"], dtype=np.float64)
             draws = rng.choice(len(cats), size=n_rare, p=p / p.sum())
             out[is_rare] = table[offset + draws]
+        elif n_rare:  # nothing kept: synthetic keys or the placeholder, never a training value
+            out[is_rare] = fallback_values(stats, n_rare, rng)
     return pd.Series(out, dtype=object)
 
 

@@ -13,7 +13,8 @@ data had missing values, and the other sub-columns take code 0 on NULL rows.
 
 Decoding clamps impossible dates (Feb 30 -> Feb 28/29) to the month's last day and the result into
 the fitted range. Value protection clips the range to the ``k``-th smallest and largest datetimes
-(:mod:`tabargn.encoding.value_protection`); a column with fewer than ``2k`` values collapses to its median.
+(:mod:`tabargn.encoding.value_protection`); a column with fewer than ``2k`` values keeps no
+value at all: mode ``"empty"`` with ``"protected": True``, decoding to missing values (NaT).
 
 Time zones: tz-aware columns are encoded in UTC (no ambiguous or missing wall times at daylight
 saving changes) and decoded back to the original zone (``stats["tz"]``). Hour-of-day patterns
@@ -164,7 +165,6 @@ def analyze(values: pd.Series) -> dict:
         "tz": tz,
         "low": [int(i) for i in v[:K_MAX]],
         "high": [int(i) for i in v[max(n - K_MAX, 0) :]],
-        "all": [int(i) for i in v] if n <= 2 * K_MAX else None,
         "parts": parts,
     }
 
@@ -200,11 +200,17 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     lo, hi = int(low[0]), int(high[-1])
     if value_protection:
         k = draw_k(rng)
-        if n_total >= 2 * k:
-            lo, hi = int(kth_smallest(low, k)), int(kth_largest(high, k))
-        else:  # too few values to hide the extremes: collapse to the (lower) median
-            every = np.sort(np.concatenate([np.asarray(p["all"], dtype=np.int64) for p in filled]))
-            lo = hi = int(every[(len(every) - 1) // 2])
+        n_holders = min(n_total, sum(int(p.get("n_entities", p["n"])) for p in filled))
+        if n_holders < 2 * k:  # too few values to hide the extremes: keep none (all NaT)
+            return {
+                "kind": "datetime",
+                "mode": "empty",
+                "protected": True,
+                "has_null": has_null,
+                "tz": tz,
+                "sub_columns": [{"name": "year", "cardinality": 1}],
+            }
+        lo, hi = int(kth_smallest(low, k)), int(kth_largest(high, k))
     bounds = _parts(np.array([lo, hi], dtype=np.int64))
     constants: dict[str, int] = {}
     active: list[str] = []

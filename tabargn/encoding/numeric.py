@@ -11,7 +11,8 @@ arbitrary floats). The grid is refined further by the greatest common divisor of
 that grid (amounts that are multiples of 25 decode to multiples of 25): ``stats["step"]``.
 
 Value protection (:mod:`tabargn.encoding.value_protection`): the range is clipped to ``[k-th smallest,
-k-th largest]`` value (a column with fewer than ``2k`` values collapses to its median), so a
+k-th largest]`` value (a column with fewer than ``2k`` values keeps no value at all and decodes
+to missing values, ``"protected": True`` in the stats), so a
 single outlier never reaches the stats or the output.
 
 Modes (``stats["mode"]``):
@@ -63,7 +64,7 @@ from tabargn.encoding.number_grid import (
     uniform_between,
     weighted_quantiles,
 )
-from tabargn.encoding.value_protection import K_MAX, draw_k, kth_largest, kth_smallest
+from tabargn.encoding.value_protection import K_MAX, draw_k, holders, kth_largest, kth_smallest
 from tabargn.errors import ConditionError, UnknownValueError
 
 __all__ = [
@@ -216,13 +217,15 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
     u, w = merge_weighted(u, w)
 
     k = draw_k(rng) if value_protection else 1
+    support = w  # rows (or, in sequences, entities) holding each value
     if value_protection:
         low = np.sort(np.concatenate([np.asarray(p["low"], dtype=np.float64) for p in filled]))
         high = np.sort(np.concatenate([np.asarray(p["high"], dtype=np.float64) for p in filled]))
-        if n_total >= 2 * k:
-            lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
-        else:  # too few values to hide the extremes: collapse to the median
-            lo = hi = float(weighted_quantiles(u, w, np.array([0.5]))[0])
+        n_holders = min(n_total, sum(int(p.get("n_entities", p["n"])) for p in filled))
+        if n_holders < 2 * k:  # too few values to hide the extremes: keep none (all missing)
+            return _empty_stats(has_null) | {"protected": True}
+        lo, hi = float(kth_smallest(low, k)), float(kth_largest(high, k))
+        support = holders(filled, *merge_weighted(np.clip(u, lo, hi), w), lo, hi)
         u, w = merge_weighted(np.clip(u, lo, hi), w)
     lo, hi = float(u[0]), float(u[-1])
 
@@ -237,10 +240,9 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         "min": plain_values([lo], integer)[0],
         "max": plain_values([hi], integer)[0],
     }
-    if len(u) <= DISCRETE_MAX_VALUES:
-        keep = w >= k
-        if not keep.any():
-            keep = w == w.max()
+    keep = support >= k
+    if len(u) <= DISCRETE_MAX_VALUES and keep.any():
+        # discrete; with no value held by k rows the binned mode below draws inside bins
         kept = u[keep]
         stats.update(
             min=plain_values(kept[:1], integer)[0],
@@ -252,7 +254,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         return stats
 
     total = w.sum()
-    is_atom = (w >= total / N_BINS) & (w >= k)
+    is_atom = (w >= total / N_BINS) & (support >= k)
     atoms = u[is_atom]
     ru, rw = u[~is_atom], w[~is_atom]
     n_bins = n_sub = 0

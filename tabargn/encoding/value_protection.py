@@ -11,8 +11,15 @@ two things when a column's statistics are reduced:
   most extreme values never appear in the output.
 
 ``k`` is drawn uniformly from ``K_MIN..K_MAX`` per column at each fit, so an attacker cannot tell
-from the output whether a value was held by exactly ``K_MIN`` rows. Unlike the reference, which
-counts distinct entities (root keys), this module counts rows: in a flat table they coincide.
+from the output whether a value was held by exactly ``K_MIN`` rows. Like the reference, which
+counts distinct entities (root keys), sequential tables count distinct entities holding a value
+(:func:`holders`, :func:`tabargn.sequential.prepare.fit_event_codec`); in a flat table rows and
+entities coincide.
+
+Nothing common enough to keep means no training value in the output: a categorical column with
+no kept category decodes to synthetic keys or a placeholder
+(:mod:`tabargn.encoding.categorical`), a numeric or datetime column with fewer than ``2k`` values
+to missing values.
 
 The removed values are never written to the stats: the encoders only store what survives.
 """
@@ -23,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["K_MIN", "K_MAX", "draw_k", "kth_smallest", "kth_largest", "rare_mask"]
+__all__ = ["K_MIN", "K_MAX", "draw_k", "holders", "kth_smallest", "kth_largest", "rare_mask"]
 
 K_MIN = 5
 """Smallest protection threshold ``k``."""
@@ -87,3 +94,30 @@ def rare_mask(counts: Sequence | np.ndarray, k: int) -> np.ndarray:
         ``bool [n_values]``, True where ``count < k``.
     """
     return np.asarray(counts, dtype=np.float64) < k
+
+
+def holders(partials: list[dict], u: np.ndarray, w: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How many rows, or distinct entities when the partials say so, hold each value.
+
+    Args:
+        partials: Numeric partial stats; sequential tables add ``entity_values`` and
+            ``entity_weights`` (distinct entities per value).
+        u: Sorted distinct values, already clipped to ``[lo, hi]``.
+        w: Row counts of ``u``.
+        lo: Lower clip bound applied to ``u``.
+        hi: Upper clip bound applied to ``u``.
+
+    Returns:
+        ``float [len(u)]``: ``w`` for flat tables, else entity counts aligned with ``u``.
+    """
+    if not partials or not all("entity_values" in p for p in partials):
+        return np.asarray(w, dtype=np.float64)
+    ev = np.concatenate([np.asarray(p["entity_values"], np.float64) for p in partials])
+    ew = np.concatenate([np.asarray(p["entity_weights"], np.float64) for p in partials])
+    eu, inv = np.unique(np.clip(ev, lo, hi), return_inverse=True)
+    ew = np.bincount(inv.reshape(-1), weights=ew, minlength=len(eu))
+    out = np.zeros(len(u))
+    pos = np.clip(np.searchsorted(eu, u), 0, max(len(eu) - 1, 0))
+    ok = (pos < len(eu)) & (eu[pos] == u) if len(eu) else np.zeros(len(u), bool)
+    out[ok] = ew[pos[ok]]
+    return out

@@ -20,7 +20,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from tabargn.errors import InvalidDataError
-from tabargn.evaluation import _plots, fidelity, privacy
+from tabargn.evaluation import _plots, attacks, fidelity, privacy
 from tabargn.evaluation._inputs import EvaluationTables, NeighborSample
 from tabargn.evaluation._prep import Schema, knn, row_hashes
 from tabargn.evaluation.detection import detection
@@ -454,6 +454,83 @@ def add_privacy_section(
         },
         notes=notes,
         figures=[("", partial(_plots.dcr_figure, report.dcr, metrics["dcr_share"]))],
+    )
+
+
+# -- attacks --------------------------------------------------------------------------------
+ATTACK_ROWS = 2000
+"""Most rows per side in the attacks (kernel densities and 1-NN are quadratic)."""
+
+
+def add_attack_section(
+    report: Report,
+    tables: EvaluationTables,
+    neighbors: NeighborSample,
+    *,
+    sensitive_column: str | None,
+    quasi_identifiers: list[str],
+    random_state: int,
+) -> None:
+    """Adds the ``attacks`` section: DOMIAS membership AUC and attribute inference.
+
+    ``domias_auc`` needs a holdout (at least 4 rows); the attribute-inference keys need
+    ``sensitive_column`` (None otherwise; see :mod:`tabargn.evaluation.attacks`).
+    """
+    rng = np.random.default_rng(random_state)
+    metrics: dict[str, float | None] = {
+        "domias_auc": None,
+        "attribute_inference_accuracy": None,
+        "attribute_inference_accuracy_holdout": None,
+        "attribute_inference_gap": None,
+        "attribute_inference_baseline": None,
+    }
+    notes = []
+    if neighbors.holdout_emb is not None and len(neighbors.holdout_emb) >= 4:
+
+        def cap(emb: np.ndarray, n: int) -> np.ndarray:
+            return emb if len(emb) <= n else emb[rng.choice(len(emb), size=n, replace=False)]
+
+        result = attacks.domias(
+            cap(neighbors.train_emb, ATTACK_ROWS),
+            cap(neighbors.holdout_emb, 2 * ATTACK_ROWS),
+            cap(neighbors.synth_emb, 2 * ATTACK_ROWS),
+            rng,
+        )
+        metrics["domias_auc"] = result["domias_auc"]
+        notes.append(
+            "DOMIAS: training rows (members) against holdout rows (non-members), scored by "
+            "p_synth(x) / p_ref(x), Gaussian kernel densities (synthetic bandwidth "
+            f"{result['domias_bandwidth']:.3g}) with half the holdout as the reference."
+        )
+    if sensitive_column is not None:
+        metrics.update(
+            attacks.attribute_inference(
+                tables.real,
+                tables.synthetic,
+                tables.holdout,
+                sensitive=sensitive_column,
+                quasi_identifiers=quasi_identifiers,
+                max_rows=ATTACK_ROWS,
+                rng=rng,
+            )
+        )
+        notes.append(
+            f"Attribute inference: {sensitive_column!r} guessed from "
+            f"{len(quasi_identifiers)} quasi-identifier column(s) by a 1-nearest-neighbour "
+            "classifier trained on the synthetic rows."
+        )
+    report.add_section(
+        "attacks",
+        metrics,
+        descriptions={
+            "domias_auc": "density-ratio membership inference AUC (0.5: no leak)",
+            "attribute_inference_accuracy": "sensitive column guessed right, training rows",
+            "attribute_inference_accuracy_holdout": "the same on holdout rows",
+            "attribute_inference_gap": "training minus holdout accuracy (0: no leak)",
+            "attribute_inference_baseline": "share of the most frequent real value",
+        },
+        references={"attribute_inference_accuracy": "attribute_inference_accuracy_holdout"},
+        notes=notes,
     )
 
 

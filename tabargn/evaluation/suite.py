@@ -121,6 +121,31 @@ def _evaluated_columns(
     return excluded, columns
 
 
+def _attack_columns(
+    columns: list[str], sensitive: str | None, quasi_identifiers: Sequence[str] | None
+) -> tuple[str | None, list[str]]:
+    """Checks the attribute-inference columns; QIs default to every other evaluated column.
+
+    Raises:
+        InvalidDataError: A column that is not evaluated, or the sensitive column among the QIs.
+    """
+    if sensitive is None:
+        return None, []
+    if sensitive not in columns:
+        raise InvalidDataError(f"sensitive_column {sensitive!r} is not an evaluated column")
+    qis = (
+        [c for c in columns if c != sensitive]
+        if quasi_identifiers is None
+        else list(quasi_identifiers)
+    )
+    bad = [c for c in qis if c not in columns or c == sensitive]
+    if bad or not qis:
+        raise InvalidDataError(
+            f"quasi_identifiers must be evaluated columns other than the sensitive one: {bad}"
+        )
+    return sensitive, qis
+
+
 def _run_info(
     tables: EvaluationTables, excluded: list[str], target: str | None, random_state: int
 ) -> dict:
@@ -153,6 +178,9 @@ def evaluate(
     n_threads: int | None = 1,
     constraints=None,
     fairness: dict | None = None,
+    attacks: bool = True,
+    sensitive_column: str | None = None,
+    quasi_identifiers: Sequence[str] | None = None,
 ) -> Report:
     """Evaluates a synthetic table against the real training table (and a holdout).
 
@@ -178,6 +206,10 @@ def evaluate(
     * privacy (:mod:`~tabargn.evaluation.privacy`): ``identical_match_share`` and ``nndr``
       (always, with ``..._holdout`` references when a holdout is given), ``dcr_share`` and
       ``membership_auc`` (need a holdout).
+    * attacks (:mod:`~tabargn.evaluation.attacks`, unless ``attacks=False``): ``domias_auc``
+      (density-ratio membership inference, needs a holdout); with ``sensitive_column``
+      ``attribute_inference_accuracy`` (on training rows), ``..._accuracy_holdout``, ``..._gap``
+      and ``..._baseline``.
     * text (:mod:`~tabargn.evaluation.text`, one section per ``text_columns`` entry; keys
       ``text_<column>_<metric>``): ``distinct_1``, ``distinct_2`` (and ``..._real``),
       ``length_accuracy``, ``mean_length_real`` / ``_synthetic``, ``novelty``,
@@ -218,6 +250,10 @@ def evaluate(
         neighbor_rows: Most rows per side in the nearest-neighbour metrics.
         detection_rows: Most rows per side in the detection classifier.
         random_state: Seed of every random draw and model.
+        attacks: Run the attack section (default True; DOMIAS runs only with a holdout).
+        sensitive_column: Column the attribute-inference attack guesses; there is no default
+            (what is sensitive is the data owner's call), and without it the attack is skipped.
+        quasi_identifiers: Columns the attacker knows (default: every other evaluated column).
         n_threads: OpenMP threads of the gradient-boosting models (detection, utility);
             ``None`` leaves scikit-learn's default (all cores). The default of 1 is deliberate:
             ``HistGradientBoosting*`` runs many short parallel regions, and on a machine whose
@@ -273,6 +309,16 @@ def evaluate(
         report, tables, target, n_threads=n_threads, random_state=int(seeds["utility"])
     )
     _sections.add_privacy_section(report, tables, neighbors)
+    if attacks:
+        sensitive, qis = _attack_columns(columns, sensitive_column, quasi_identifiers)
+        _sections.add_attack_section(
+            report,
+            tables,
+            neighbors,
+            sensitive_column=sensitive,
+            quasi_identifiers=qis,
+            random_state=int(seeds["detection"]) + 1,
+        )
     if entity_key is not None:
         # sequences and texts are scored on the full checked tables, not the subsamples
         _sections.add_sequence_section(

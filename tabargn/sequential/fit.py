@@ -96,6 +96,7 @@ def fit_sequential(
         params.encoding_types,
         value_protection=params.value_protection,
         rng=rng,
+        rare_placeholder=params.rare_placeholder,
     )
     if codec.n_sub == 0:
         raise InvalidDataError("no event column can be modelled (all empty)")
@@ -110,6 +111,7 @@ def fit_sequential(
         max_epochs=params.max_epochs,
         max_time=params.max_time,
         value_protection=params.value_protection,
+        rare_placeholder=params.rare_placeholder,
         encoding_types=entity_types or None,
         device=params.device,
         devices=params.devices,

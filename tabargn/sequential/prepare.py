@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from tabargn.codec import MODELLED_KINDS, TableCodec
+from tabargn.codec import MODELLED_KINDS, TableCodec, reduce_column
 from tabargn.encoding import get_encoding
+from tabargn.encoding.categorical import RARE_PLACEHOLDER
 from tabargn.errors import InvalidDataError
 from tabargn.schema import ColumnSpec, infer_schema, to_kind, validate_frame
 
@@ -317,13 +318,16 @@ def fit_event_codec(
     *,
     value_protection: bool,
     rng: np.random.Generator,
+    rare_placeholder: str = RARE_PLACEHOLDER,
 ) -> TableCodec:
     """Fits the event codec with entity-level value protection.
 
-    Categories are counted once per entity; numeric and datetime ranges are clipped to the
-    k-th smallest per-entity minimum and k-th largest per-entity maximum (so values held by
-    fewer than k entities are hidden even when one entity holds them many times). Discrete
-    numeric values are still counted per event.
+    Every threshold counts distinct entities, never events (as ``mostlyai-engine`` counts root
+    keys): categories and discrete numbers are counted once per entity holding them; numeric
+    and datetime ranges are clipped to the k-th smallest per-entity minimum and k-th largest
+    per-entity maximum, and a numeric or datetime column held by fewer than 2k entities keeps
+    no value. So a value held by fewer than k entities is hidden even when one entity holds it
+    many times.
 
     Args:
         events: The event table (see :func:`prepare_training`).
@@ -331,6 +335,7 @@ def fit_event_codec(
         encoding_types: Column kind overrides.
         value_protection: As in :class:`tabargn.TabularARGN`.
         rng: Random generator of the fit (draws k).
+        rare_placeholder: As in :class:`tabargn.TabularARGN`.
 
     Raises:
         InvalidDataError: Text columns (not supported in sequences), bad ``encoding_types``.
@@ -347,8 +352,8 @@ def fit_event_codec(
             continue
         enc = get_encoding(spec.kind)
         values = to_kind(events[spec.name], spec.kind, spec.name).reset_index(drop=True)
+        pairs = pd.DataFrame({"e": entity, "v": values}).drop_duplicates()
         if spec.kind == "categorical":
-            pairs = pd.DataFrame({"e": entity, "v": values}).drop_duplicates()
             partial = enc.analyze(pairs["v"].reset_index(drop=True))
         else:
             partial = enc.analyze(values)
@@ -358,5 +363,16 @@ def fit_event_codec(
                 low = enc.analyze(grouped.min().reset_index(drop=True))
                 high = enc.analyze(grouped.max().reset_index(drop=True))
                 partial["low"], partial["high"] = low["low"], high["high"]
-        stats[spec.name] = enc.reduce([partial], value_protection=value_protection, rng=rng)
+                partial["n_entities"] = int(frame["e"].nunique())
+                if spec.kind == "numeric":  # discrete values: entities holding each
+                    per_entity = enc.analyze(pairs["v"].reset_index(drop=True))
+                    partial["entity_values"] = per_entity["values"]
+                    partial["entity_weights"] = per_entity["weights"]
+        stats[spec.name] = reduce_column(
+            spec,
+            [partial],
+            value_protection=value_protection,
+            rng=rng,
+            rare_placeholder=rare_placeholder,
+        )
     return TableCodec(specs, stats)
