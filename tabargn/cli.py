@@ -17,8 +17,6 @@ Constraints and fairness come from a rules file (``--rules``, JSON or YAML, see
 
 from __future__ import annotations
 
-import codecs
-import csv
 import functools
 import json
 import os
@@ -26,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -35,16 +32,16 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from tabargn.errors import InvalidDataError, TabargnError
+from tabargn.table_files import (
+    ENCODING_HELP,
+    SEP_HELP,
+    check_output,
+    read_rules,
+    read_table,
+    write_table,
+)
 
 console = Console(stderr=True)
-
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-SNIFF_BYTES = 64 * 1024
-"""CSV sniffing reads this many bytes of the file."""
-CSV_ENCODINGS = ("utf-8", "cp1252", "latin-1")
-"""Encodings tried in order when ``--encoding`` is not given (Latin-1 decodes any byte)."""
-CSV_SEPARATORS = ",;\t|"
-"""Separators the sniffer chooses from when ``--sep`` is not given."""
 
 
 def _print_error(message: str) -> None:
@@ -119,162 +116,6 @@ def _friendly(func):
             raise typer.Exit(code=1) from None
 
     return wrapper
-
-
-def _csv_options(sep: str | None, encoding: str | None) -> tuple[str | None, str | None]:
-    """``--sep`` / ``--encoding`` checked (``\\t`` and ``tab`` mean a tab)."""
-    if sep is not None:
-        sep = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(sep, sep)
-        if not sep:
-            raise InvalidDataError("--sep must not be empty; e.g. --sep ';'")
-    if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise InvalidDataError(
-                f"--encoding {encoding!r} is not a known encoding; e.g. utf-8, cp1252, latin-1"
-            ) from None
-    return sep, encoding
-
-
-def sniff_csv(path: Path, sep: str | None = None, encoding: str | None = None) -> tuple[str, str]:
-    """Separator and encoding of a CSV file (the given ones win).
-
-    The encoding is the first of :data:`CSV_ENCODINGS` that decodes the first
-    :data:`SNIFF_BYTES`; the separator is :class:`csv.Sniffer`'s guess among
-    :data:`CSV_SEPARATORS` on the complete lines of that sample (``,`` if it cannot tell, e.g.
-    for a single column).
-
-    Raises:
-        InvalidDataError: The sample does not decode with the given ``encoding``.
-    """
-    with open(path, "rb") as f:
-        raw = f.read(SNIFF_BYTES)
-    complete = len(raw) < SNIFF_BYTES
-    text = None
-    for candidate in [encoding] if encoding else CSV_ENCODINGS:
-        try:
-            text = codecs.getincrementaldecoder(candidate)().decode(raw, final=complete)
-        except UnicodeDecodeError as e:
-            if encoding:
-                raise InvalidDataError(f"cannot read {path} as {encoding}: {e}") from None
-            continue
-        encoding = candidate
-        break
-    if sep is None:
-        text = text.lstrip("\ufeff")
-        if not complete and "\n" in text:
-            text = text[: text.rfind("\n")]  # complete lines only
-        try:
-            sep = csv.Sniffer().sniff(text, delimiters=CSV_SEPARATORS).delimiter
-        except csv.Error:
-            sep = ","
-    return sep, encoding
-
-
-def _read_csv(path: Path, sep: str | None, encoding: str | None) -> pd.DataFrame:
-    sep, first = sniff_csv(path, sep, encoding)
-    tried = [first] if encoding else list(CSV_ENCODINGS[CSV_ENCODINGS.index(first) :])
-    for candidate in tried:
-        try:
-            return pd.read_csv(path, sep=sep, encoding=candidate)
-        except UnicodeDecodeError as e:  # past the sniffed sample
-            if candidate == tried[-1]:
-                raise InvalidDataError(f"cannot read {path} as {candidate}: {e}") from None
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def read_table(path: Path, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
-    """Reads a ``.csv`` (separator and encoding sniffed unless given) or ``.parquet`` file.
-
-    Raises:
-        InvalidDataError: Unknown suffix, missing or unreadable file, bad ``sep``/``encoding``.
-    """
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InvalidDataError(f"file {path} does not exist")
-    sep, encoding = _csv_options(sep, encoding)
-    try:
-        if suffix == ".csv":
-            return _read_csv(path, sep, encoding)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (OSError, ValueError, csv.Error) as e:
-        if isinstance(e, InvalidDataError):
-            raise
-        message = " ".join(str(e).split())
-        raise InvalidDataError(f"cannot read {path}: {message}") from None
-    raise InvalidDataError(f"{path}: use a .csv or .parquet file")
-
-
-def check_output(path: Path) -> Path:
-    """Checks an output table's suffix before any work is done.
-
-    Raises:
-        InvalidDataError: Not ``.csv`` / ``.parquet``, or an existing directory.
-    """
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise InvalidDataError(f"{path}: use a .csv or .parquet output file")
-    if path.is_dir():
-        raise InvalidDataError(f"output {path} is a directory; give a .csv or .parquet file path")
-    return path
-
-
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Writes a ``.csv`` (UTF-8, ``,``) or ``.parquet`` file (by suffix), creating parent
-    folders."""
-    check_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
-        df.to_csv(path, index=False)
-    else:
-        df.to_parquet(path, index=False)
-
-
-SEP_HELP = "CSV separator (default: sniffed among , ; TAB |); '\\t' or 'tab' for a tab."
-ENCODING_HELP = "CSV encoding (default: utf-8 if it decodes, else cp1252, else latin-1)."
-
-
-def read_rules(path: Path | None) -> tuple[list, dict | None]:
-    """Reads a rules file: ``{"constraints": [...], "fairness": {...}}`` (JSON, or YAML with
-    the ``.yaml``/``.yml`` suffix); a bare list is the constraints alone.
-
-    Each constraint is the dict of a :mod:`tabargn.constraints` rule, e.g.
-    ``{"kind": "inequality", "low": "checkin", "high": "checkout"}``; ``fairness`` is
-    ``{"target": column, "sensitive": [columns]}``. Predicates (Python functions) cannot be
-    given in a file.
-
-    Returns:
-        ``(constraints, fairness or None)``; ``([], None)`` without a file.
-
-    Raises:
-        InvalidDataError: Missing or unreadable file, or a bad layout.
-        ConstraintError: A bad rule.
-    """
-    from tabargn.constraints import parse_rules
-
-    if path is None:
-        return [], None
-    if not path.exists():
-        raise InvalidDataError(f"rules file {path} does not exist")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(path.read_text())
-        else:
-            data = json.loads(path.read_text())
-    except ImportError:
-        raise InvalidDataError("YAML rules files need PyYAML (pip install pyyaml)") from None
-    except Exception as e:  # OSError, JSONDecodeError, yaml.YAMLError
-        raise InvalidDataError(f"cannot read rules file {path}: {e}") from None
-    if isinstance(data, list):
-        data = {"constraints": data}
-    if not isinstance(data, dict) or set(data) - {"constraints", "fairness"}:
-        raise InvalidDataError(
-            f"{path}: expected a list of rules or {{'constraints': [...], 'fairness': {{...}}}}"
-        )
-    return parse_rules(data.get("constraints") or []), data.get("fairness")
 
 
 @app.command()

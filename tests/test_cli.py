@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tabargn.cli import app, read_table, sniff_csv
+from tabargn.cli import app
 from tabargn.datasets import load_adult
 from tabargn.errors import InvalidDataError
+from tabargn.table_files import read_table, sniff_csv
 
 runner = CliRunner()
 QUICK = ["--max-epochs", "2", "--model-size", "small", "--quiet"]

@@ -262,7 +262,8 @@ def test_evaluate_section_reports_violations_and_gaps(hotel):
 def test_cli_rules_file_for_fit_and_sample(hotel, tmp_path):
     from typer.testing import CliRunner
 
-    from tabargn.cli import app, read_rules
+    from tabargn.cli import app
+    from tabargn.table_files import read_rules
 
     data = tmp_path / "hotel.parquet"
     hotel.drop(columns=["checkin", "checkout"]).head(600).to_parquet(data)
