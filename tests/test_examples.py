@@ -16,7 +16,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # examples that read ../shared/data (the others use the bundled Adult table)
-NEEDS_SHARED = {"sequences.py": "baseball.parquet", "text_columns.py": "faa_bird_strikes.parquet"}
+NEEDS_SHARED = {
+    "sequences.py": "baseball.parquet",
+    "text_columns.py": "faa_bird_strikes.parquet",
+    "sequential_text.py": "faa_bird_strikes.parquet",
+}
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
 EXPECTED = {
@@ -32,6 +36,7 @@ EXPECTED = {
         "predict_proba  columns ['<=50K', '>50K']",
     ],
     "evaluation.py": ["detection_score", "tstr_score", "report written to"],
+    "sequential_text.py": ["text columns: ['remarks']", "text section:", "text_remarks_novelty"],
 }
 
 
