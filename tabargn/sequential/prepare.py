@@ -12,6 +12,9 @@ An events table (many rows per entity) becomes two tables:
   gaps follow the learned distribution (DESIGN.md section 3: "time gaps relative to the previous
   event").
 
+Free-text event columns are kind ``"text"`` in the event codec: not modelled by the network,
+generated afterwards from a history context (:mod:`tabargn.sequential.text`).
+
 Value protection of the event columns counts distinct *entities*, not events: a category
 survives only if at least k entities hold it, and numeric/datetime ranges are clipped to the
 k-th most extreme per-entity minimum and maximum (as mostlyai-engine counts root keys).
