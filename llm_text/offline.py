@@ -196,6 +196,7 @@ class OfflineTextGenerator:
                 data.val_items,
                 self.length_buckets,
                 EOS,
+                all_items=data.train_items + data.val_items,
             )
             if self.params["length_control"]
             else Calibration()

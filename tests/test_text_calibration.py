@@ -115,3 +115,17 @@ def test_length_control_off_keeps_the_old_model(tmp_path):
     again = TextColumnModel.load(tmp_path / "m")
     assert again.text_generator.params["length_control"] is False
     assert again.generate(n=5, random_state=0).equals(m.generate(n=5, random_state=0))
+
+
+def test_missing_bias_matches_the_training_rate_not_the_small_split():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=3000)
+    y = rng.random(3000) < 1 / (1 + np.exp(-(x - 2)))
+    items = [
+        ([BOS] if m else [BOS, 5, EOS], np.array([int(v * 100)])) for v, m in zip(x, y, strict=True)
+    ]
+    val = items[:100]  # a small split whose rate is off the training rate
+    cal = calibrate(_FakeHeads(), val, None, EOS, all_items=items)
+    z = torch.as_tensor(3.0 * np.array([int(v * 100) for v in x]) / 100.0)
+    predicted = float(torch.sigmoid(cal.missing_logit(z)).mean())
+    assert abs(predicted - y.mean()) < 0.002
