@@ -84,6 +84,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny models (a smoke test only)")
+    parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        default=None,
+        help="a previous result JSON of the same data and seed: its 'before' and 'unconditioned' "
+        "rows are reused instead of refitting them (saves two text model fits)",
+    )
     args = parser.parse_args()
     global TEXT, CONSISTENCY
     TEXT, CONSISTENCY = args.column, args.consistency_column
@@ -115,24 +122,32 @@ def main() -> None:
     text_model = model.text_models_[TEXT]
     context_columns = list(text_model.card_.get("fit", {}).get("context_columns", []))
     context_columns = context_columns or [c for c in train.columns if c != TEXT]
-    with Timer() as t_before_fit:
-        before = TextColumnModel(
-            max_length=text_model.max_length,
-            random_state=args.seed,
-            **{**text_model.text_generator.params, "length_control": False},
-        ).fit(train[TEXT], train[context_columns])
-    with Timer() as t_before_gen:
-        before_texts = before.generate(syn[context_columns], random_state=args.seed + 1)
-    print(f"before (no length control): fit {t_before_fit.wall:.1f} s", flush=True)
-    with Timer() as t_uncond_fit:
-        uncond = TextColumnModel(
-            max_length=text_model.max_length,
-            random_state=args.seed,
-            **text_model.text_generator.params,
-        ).fit(train[TEXT], None)
-    with Timer() as t_uncond_gen:
-        uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
-    print(f"unconditioned text model: fit {t_uncond_fit.wall:.1f} s", flush=True)
+    prior = None if args.baselines_from is None else json.loads(args.baselines_from.read_text())
+    if prior is not None:
+        assert prior["rows"]["train"] == args.train and prior["dataset"] == args.dataset
+    timers = {k: Timer() for k in ("before_fit", "before_gen", "uncond_fit", "uncond_gen")}
+    for t in timers.values():
+        t.wall = float("nan")  # reused rows: not timed in this run
+    before_texts = uncond_texts = None
+    if prior is None:
+        with timers["before_fit"]:
+            before = TextColumnModel(
+                max_length=text_model.max_length,
+                random_state=args.seed,
+                **{**text_model.text_generator.params, "length_control": False},
+            ).fit(train[TEXT], train[context_columns])
+        with timers["before_gen"]:
+            before_texts = before.generate(syn[context_columns], random_state=args.seed + 1)
+        print(f"before (no length control): fit {timers['before_fit'].wall:.1f} s", flush=True)
+        with timers["uncond_fit"]:
+            uncond = TextColumnModel(
+                max_length=text_model.max_length,
+                random_state=args.seed,
+                **text_model.text_generator.params,
+            ).fit(train[TEXT], None)
+        with timers["uncond_gen"]:
+            uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
+        print(f"unconditioned text model: fit {timers['uncond_fit'].wall:.1f} s", flush=True)
 
     def score(texts: pd.Series, context: pd.DataFrame) -> dict:
         return text_metrics(
@@ -144,10 +159,19 @@ def main() -> None:
             random_state=args.seed,
         )
 
+    reused = " (previous run)" if prior is not None else ""
     metrics = {
         "conditioned (TabularARGN)": score(syn[TEXT], syn),
-        "before: no length control": score(before_texts, syn),
-        "unconditioned text model": score(uncond_texts, syn),
+        "before: no length control" + reused: (
+            score(before_texts, syn)
+            if prior is None
+            else prior["text_metrics"]["before: no length control"]
+        ),
+        "unconditioned text model" + reused: (
+            score(uncond_texts, syn)
+            if prior is None
+            else prior["text_metrics"]["unconditioned text model"]
+        ),
         "resampled training texts": score(resampled, syn),
         "holdout (real)": score(holdout[TEXT], holdout),
     }
@@ -167,6 +191,7 @@ def main() -> None:
         "text_column": TEXT,
         "consistency_column": CONSISTENCY,
         "rows": {"train": len(train), "holdout": len(holdout), "synthetic": len(syn)},
+        "baselines_from": None if prior is None else str(args.baselines_from.name),
         "settings": {
             "TabularARGN": {
                 k: v for k, v in model.get_params().items() if isinstance(v, str | int | float)
@@ -180,10 +205,10 @@ def main() -> None:
             "fit_text_wall": model.training_.get("text_seconds"),
             "sample_wall": t_sample.wall,
             "sample_cpu": t_sample.cpu,
-            "before_fit_wall": t_before_fit.wall,
-            "before_generate_wall": t_before_gen.wall,
-            "unconditioned_fit_wall": t_uncond_fit.wall,
-            "unconditioned_generate_wall": t_uncond_gen.wall,
+            "before_fit_wall": timers["before_fit"].wall,
+            "before_generate_wall": timers["before_gen"].wall,
+            "unconditioned_fit_wall": timers["uncond_fit"].wall,
+            "unconditioned_generate_wall": timers["uncond_gen"].wall,
             "evaluate_wall": t_eval.wall,
         },
         "network_epochs": model.training_.get("epochs"),
@@ -234,6 +259,12 @@ def _markdown(r: dict) -> str:
             f"| {name} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in SHOWN) + " |"
         )
     ref = next(iter(r["text_metrics"].values()))
+    if r.get("baselines_from"):
+        lines += [
+            "",
+            f"Rows marked (previous run) are reused from `{r['baselines_from']}` (same data, "
+            "seed and synthetic tabular rows).",
+        ]
     lines += ["", "Issue #15 targets (gaps; `ok` when met):", ""]
     lines += _targets(r["text_metrics"])
     lines += [
