@@ -11,7 +11,8 @@ the first step), so missingness is conditioned on the row like everything else.
 
 Lengths are modelled explicitly (``length_control=True``, the default): a length head predicts
 the text's length bucket from the row, a target length is drawn from it and the text ends exactly
-there; both heads are calibrated on the validation split after training
+there. After training, the missing head gets a scale fitted on the validation split and a bias
+matching the training missing rate, the length head a temperature fitted on the validation split
 (:mod:`llm_text.offline_calibration`).
 """
 
@@ -78,8 +79,8 @@ class OfflineTextGenerator:
         generation_batch_size: Rows sampled together (default 512).
         length_control: Model the text length explicitly (default ``True``): a length head on
             the row's context draws a target length, the LSTM reads the remaining length at every
-            step and the text ends there; the missing and length heads are calibrated on the
-            validation split. ``False``: the model decides when to stop token by token, as
+            step and the text ends there; the missing and length heads are calibrated after
+            training (validation split; the missing bias matches the training rate). ``False``: the model decides when to stop token by token, as
             before (models saved before this option load with ``False``).
         device: Where training and generation run (default ``"cpu"``; ``"cuda"``,
             ``"cuda:N"``, ``"mps"``, ``"auto"``; see :mod:`tabargn.device`). Inside
