@@ -1,20 +1,32 @@
-"""Text columns end to end: TabularARGN on FAA bird strikes including the free-text ``remarks``.
+"""Text columns end to end: TabularARGN on a table with a free-text column (default: FAA bird
+strikes ``remarks``; also ``--dataset amazon_fine_food_reviews --column review
+--consistency-column score``).
 
-One run, one machine: fits ``TabularARGN`` (defaults; ``remarks`` detected as text and generated
+One run, one machine: fits ``TabularARGN`` (defaults; the column detected as text and generated
 by the offline llm_text model conditioned on each synthetic row), samples as many rows as the
-training data, and scores the synthetic remarks with ``llm_text.metrics.text_metrics`` against
-two baselines from the same run:
+training data, and scores the synthetic texts with ``llm_text.metrics.text_metrics`` against
+baselines from the same run:
+
+* ``before``: the offline text model as it was before length control and held-out calibration
+  (``length_control=False``), same settings, trained on the same rows and generating on the same
+  synthetic rows;
 
 * ``resampled``: training remarks drawn at random (with replacement, missing ones included),
   placed on the same synthetic rows;
 * ``unconditioned``: an offline text model with the same settings trained without the row
   context, one text per synthetic row;
 
-plus the ``holdout`` reference (real held-out remarks on their own rows). Consistency: a
-classifier trained on real remarks -> ``phase_of_flt`` must agree with each row's value.
+plus the ``holdout`` reference (real held-out texts on their own rows). Consistency: a
+classifier trained on real texts -> the consistency column must agree with each row's value.
 
-Run: ``python benchmarks/text_bench.py [--train 3000] [--holdout 1000]`` (about 10-20 minutes on
-2 CPU cores). Writes ``benchmarks/results/text_faa_bird_strikes.json`` and ``.md``.
+Targets (issue #15), checked in the markdown: length TVD (1 - ``length_accuracy``) <= 0.10;
+missing-rate gap to the training texts <= 0.01; consistency within 0.02 of the holdout's;
+distinct-2 within 0.05 of real texts of the same count (distinct-n falls with corpus size, so the
+holdout's own figure is not comparable); novelty within 0.05 of the holdout's.
+
+Run: ``python benchmarks/text_bench.py [--dataset D --column C --consistency-column K]
+[--train 3000] [--holdout 1000]`` (about 10-20 minutes on 2 CPU cores). Writes
+``benchmarks/results/text_<dataset>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -37,7 +49,6 @@ from tabargn import TabularARGN, evaluate
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TABARGN_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
-TEXT, CONSISTENCY = "remarks", "phase_of_flt"
 SHOWN = (
     "missing_rate_synthetic",
     "distinct_1",
@@ -64,27 +75,40 @@ class Timer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="faa_bird_strikes")
+    parser.add_argument("--column", default="remarks")
+    parser.add_argument("--consistency-column", default="phase_of_flt")
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--holdout", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS / "text_faa_bird_strikes")
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny models (a smoke test only)")
+    parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        default=None,
+        help="a previous result JSON of the same data and seed: its 'before' and 'unconditioned' "
+        "rows are reused instead of refitting them (saves two text model fits)",
+    )
     args = parser.parse_args()
+    global TEXT, CONSISTENCY
+    TEXT, CONSISTENCY = args.column, args.consistency_column
+    args.out = args.out or RESULTS / f"text_{args.dataset}"
     params = {}
     if args.quick:
         tiny = {"max_epochs": 1, "hidden_dim": 32, "embedding_dim": 16, "vocab_size": 300}
         params = {"model_size": "small", "max_epochs": 1, "text_options": tiny}
     torch.set_num_threads(args.threads)
 
-    df = pd.read_parquet(DATA / "faa_bird_strikes.parquet")
+    df = pd.read_parquet(DATA / f"{args.dataset}.parquet")
     df = df.sample(n=args.train + args.holdout, random_state=args.seed).reset_index(drop=True)
     train, holdout = df.iloc[: args.train], df.iloc[args.train :].reset_index(drop=True)
-    print(f"faa_bird_strikes: {len(train)} training rows, {len(holdout)} holdout rows", flush=True)
+    print(f"{args.dataset}: {len(train)} training rows, {len(holdout)} holdout rows", flush=True)
 
     with Timer() as t_fit:
         model = TabularARGN(random_state=args.seed, verbose=0, **params).fit(train)
-    assert list(model.text_models_) == [TEXT], "remarks should be detected as a text column"
+    assert list(model.text_models_) == [TEXT], f"{TEXT} should be detected as a text column"
     print(f"fit {t_fit.wall:.1f} s  {model.training_}", flush=True)
     with Timer() as t_sample:
         syn = model.sample(n_samples=len(train))
@@ -96,15 +120,34 @@ def main() -> None:
         dtype=object,
     )
     text_model = model.text_models_[TEXT]
-    with Timer() as t_uncond_fit:
-        uncond = TextColumnModel(
-            max_length=text_model.max_length,
-            random_state=args.seed,
-            **text_model.text_generator.params,
-        ).fit(train[TEXT], None)
-    with Timer() as t_uncond_gen:
-        uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
-    print(f"unconditioned text model: fit {t_uncond_fit.wall:.1f} s", flush=True)
+    context_columns = list(text_model.card_.get("fit", {}).get("context_columns", []))
+    context_columns = context_columns or [c for c in train.columns if c != TEXT]
+    prior = None if args.baselines_from is None else json.loads(args.baselines_from.read_text())
+    if prior is not None:
+        assert prior["rows"]["train"] == args.train and prior["dataset"] == args.dataset
+    timers = {k: Timer() for k in ("before_fit", "before_gen", "uncond_fit", "uncond_gen")}
+    for t in timers.values():
+        t.wall = float("nan")  # reused rows: not timed in this run
+    before_texts = uncond_texts = None
+    if prior is None:
+        with timers["before_fit"]:
+            before = TextColumnModel(
+                max_length=text_model.max_length,
+                random_state=args.seed,
+                **{**text_model.text_generator.params, "length_control": False},
+            ).fit(train[TEXT], train[context_columns])
+        with timers["before_gen"]:
+            before_texts = before.generate(syn[context_columns], random_state=args.seed + 1)
+        print(f"before (no length control): fit {timers['before_fit'].wall:.1f} s", flush=True)
+        with timers["uncond_fit"]:
+            uncond = TextColumnModel(
+                max_length=text_model.max_length,
+                random_state=args.seed,
+                **text_model.text_generator.params,
+            ).fit(train[TEXT], None)
+        with timers["uncond_gen"]:
+            uncond_texts = uncond.generate(n=len(syn), random_state=args.seed + 1)
+        print(f"unconditioned text model: fit {timers['uncond_fit'].wall:.1f} s", flush=True)
 
     def score(texts: pd.Series, context: pd.DataFrame) -> dict:
         return text_metrics(
@@ -116,9 +159,19 @@ def main() -> None:
             random_state=args.seed,
         )
 
+    reused = " (previous run)" if prior is not None else ""
     metrics = {
         "conditioned (TabularARGN)": score(syn[TEXT], syn),
-        "unconditioned text model": score(uncond_texts, syn),
+        "before: no length control" + reused: (
+            score(before_texts, syn)
+            if prior is None
+            else prior["text_metrics"]["before: no length control"]
+        ),
+        "unconditioned text model" + reused: (
+            score(uncond_texts, syn)
+            if prior is None
+            else prior["text_metrics"]["unconditioned text model"]
+        ),
         "resampled training texts": score(resampled, syn),
         "holdout (real)": score(holdout[TEXT], holdout),
     }
@@ -134,10 +187,11 @@ def main() -> None:
     summary = report.summary()
     fit_info = text_model.card_.get("fit", {})
     result = {
-        "dataset": "faa_bird_strikes",
+        "dataset": args.dataset,
         "text_column": TEXT,
         "consistency_column": CONSISTENCY,
         "rows": {"train": len(train), "holdout": len(holdout), "synthetic": len(syn)},
+        "baselines_from": None if prior is None else str(args.baselines_from.name),
         "settings": {
             "TabularARGN": {
                 k: v for k, v in model.get_params().items() if isinstance(v, str | int | float)
@@ -151,8 +205,10 @@ def main() -> None:
             "fit_text_wall": model.training_.get("text_seconds"),
             "sample_wall": t_sample.wall,
             "sample_cpu": t_sample.cpu,
-            "unconditioned_fit_wall": t_uncond_fit.wall,
-            "unconditioned_generate_wall": t_uncond_gen.wall,
+            "before_fit_wall": timers["before_fit"].wall,
+            "before_generate_wall": timers["before_gen"].wall,
+            "unconditioned_fit_wall": timers["uncond_fit"].wall,
+            "unconditioned_generate_wall": timers["uncond_gen"].wall,
             "evaluate_wall": t_eval.wall,
         },
         "network_epochs": model.training_.get("epochs"),
@@ -166,7 +222,7 @@ def main() -> None:
             "load_average_at_end": list(os.getloadavg()),
             "torch": torch.__version__,
         },
-        "examples": syn[[CONSISTENCY, "effect", TEXT]].dropna().head(8).to_dict("records"),
+        "examples": syn[[CONSISTENCY, TEXT]].dropna().head(8).to_dict("records"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
@@ -178,7 +234,7 @@ def main() -> None:
 def _markdown(r: dict) -> str:
     s = r["seconds"]
     lines = [
-        "# Text columns: TabularARGN on faa_bird_strikes (`remarks`)",
+        f"# Text columns: TabularARGN on {r['dataset']} (`{r['text_column']}`)",
         "",
         f"{r['rows']['train']:,} training rows, {r['rows']['holdout']:,} holdout rows, "
         f"{r['rows']['synthetic']:,} synthetic rows; offline text model (defaults); consistency "
@@ -190,6 +246,8 @@ def _markdown(r: dict) -> str:
         f"text model {s['fit_text_wall']:.1f} s",
         f"- sample {r['rows']['synthetic']:,} rows with their texts: {s['sample_wall']:.1f} s "
         f"wall, {s['sample_cpu']:.1f} s CPU",
+        f"- before (no length control): fit {s['before_fit_wall']:.1f} s, generate "
+        f"{s['before_generate_wall']:.1f} s",
         f"- unconditioned text model: fit {s['unconditioned_fit_wall']:.1f} s, generate "
         f"{s['unconditioned_generate_wall']:.1f} s",
         "",
@@ -201,6 +259,14 @@ def _markdown(r: dict) -> str:
             f"| {name} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in SHOWN) + " |"
         )
     ref = next(iter(r["text_metrics"].values()))
+    if r.get("baselines_from"):
+        lines += [
+            "",
+            f"Rows marked (previous run) are reused from `{r['baselines_from']}` (same data, "
+            "seed and synthetic tabular rows).",
+        ]
+    lines += ["", "Issue #15 targets (gaps; `ok` when met):", ""]
+    lines += _targets(r["text_metrics"])
     lines += [
         "",
         f"Real training texts: distinct_1 {ref['distinct_1_real']:.3f}, distinct_2 "
@@ -210,6 +276,30 @@ def _markdown(r: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _targets(metrics: dict) -> list[str]:
+    """Rows of the targets table: each text source's gaps to the real figures."""
+    holdout = metrics["holdout (real)"]
+    limits = {"length TVD": 0.10, "missing gap": 0.01, "consistency gap": 0.02}
+    limits.update({"distinct-2 gap": 0.05, "novelty gap": 0.05})
+    lines = ["| texts | " + " | ".join(limits) + " |", "|---|" + "---:|" * len(limits)]
+    for name, m in metrics.items():
+        gaps = {
+            "length TVD": 1 - m["length_accuracy"],
+            "missing gap": abs(m["missing_rate_synthetic"] - m["missing_rate_real"]),
+            "consistency gap": abs(m["consistency"] - holdout["consistency"]),
+            "distinct-2 gap": abs(m["distinct_2"] - m["distinct_2_real"]),
+            "novelty gap": abs(m["novelty"] - holdout["novelty"]),
+        }
+        cells = [f"{v:.3f}{' ok' if v <= limits[k] else ''}" for k, v in gaps.items()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "distinct-2 gap: against real training texts of the same count (distinct-n depends on "
+        "the count); the holdout's distinct-2 gap is the natural spread."
+    )
+    return lines
 
 
 if __name__ == "__main__":

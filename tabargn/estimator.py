@@ -233,7 +233,7 @@ class TabularARGN(BaseEstimator):
             self.network_ = fitted.network
             self.feature_names_in_ = np.asarray(fitted.meta.event_columns, dtype=object)
             self.training_ = fitted.training
-            self.text_models_ = {}
+            self.text_models_ = fitted.text_models
             self.constraints_ = []
         else:
             self.codec_ = fitted.codec

@@ -110,6 +110,7 @@ def save_model(
         "feature_names": list(fitted.meta.event_columns),
         "sequence": fitted.meta.to_dict(),
         "training": fitted.training,
+        "text_models": save_text_models(fitted.text_models, path),
     }
     _write(path, config, fitted.event_codec, fitted.network)
     (path / ENTITIES).mkdir(exist_ok=True)
@@ -231,7 +232,8 @@ def _load_sequential(path: Path, config: dict, *, chat_client=None) -> Sequentia
         raise ModelFileError(f"{entities} is a link; a model folder may only hold its own files")
     entity_model = _load_flat(entities, _read_config(entities), chat_client=chat_client, root=path)
     training = config.get("training", {})
-    return SequentialModel(meta, codec, network.eval(), entity_model, training)
+    text_models = load_text_models(config.get("text_models"), path)
+    return SequentialModel(meta, codec, network.eval(), entity_model, training, text_models)
 
 
 def load_model(

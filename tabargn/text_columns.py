@@ -143,6 +143,7 @@ def fit_text_models(
     verbose: int = 0,
     device: str = "cpu",
     codec=None,
+    context: pd.DataFrame | None = None,
 ) -> dict:
     """Fits one :class:`llm_text.TextColumnModel` per text column, conditioned on the row.
 
@@ -163,6 +164,8 @@ def fit_text_models(
         device: Where the offline text model trains and generates (the estimator's
             ``device``; ``text_options={"device": ...}`` overrides it).
         codec: The fitted :class:`tabargn.codec.TableCodec` (None: the raw rows).
+        context: The frame the texts are conditioned on, aligned with ``df`` (default: the
+            modelled columns of ``df``; sequential models pass the history context).
 
     Returns:
         Column name -> fitted model, in the table's column order. Empty when no column is text.
@@ -171,7 +174,10 @@ def fit_text_models(
     text = [s for s in specs if s.kind == "text"]
     if not text:
         return models
-    ctx = df[context_columns(specs)].reset_index(drop=True)
+    if context is None:
+        ctx = df[context_columns(specs)].reset_index(drop=True)
+    else:
+        ctx = context.reset_index(drop=True)
     if codec is not None:
         ctx = codec.protected_frame(ctx)
     for k, spec in enumerate(text):
@@ -195,6 +201,7 @@ def fill_text_columns(
     seed: int,
     *,
     impute: bool = False,
+    context: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Generates the text columns of decoded rows, in place of the codec's empty columns.
 
@@ -206,6 +213,8 @@ def fill_text_columns(
         specs: Fitted column specs (for the text columns' dtypes).
         seed: Seed of this call (drawn from the estimator's sampling stream).
         impute: Rows whose text is missing always get a text (no missing draws).
+        context: The frame the texts are conditioned on, aligned with ``out`` (default: the
+            modelled columns of ``out``).
 
     Returns:
         ``out`` with its text columns filled (same object).
@@ -222,7 +231,8 @@ def fill_text_columns(
             values[keep] = col[keep].astype(object)
         todo = np.flatnonzero(~keep)
         if len(todo):
-            ctx = out.iloc[todo][ctx_cols].reset_index(drop=True)
+            source = out[ctx_cols] if context is None else context.reset_index(drop=True)
+            ctx = source.iloc[todo].reset_index(drop=True)
             texts = model.generate(ctx, random_state=text_seed(seed, k), allow_missing=not impute)
             values.iloc[todo] = texts.to_numpy(dtype=object)
         out[name] = restore_dtype(values, by_name[name]).array  # keeps extension dtypes

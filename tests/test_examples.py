@@ -20,6 +20,7 @@ NEEDS_SHARED = {
     "sequences.py": "baseball.parquet",
     "text_columns.py": "faa_bird_strikes.parquet",
     "constraints.py": "lending_club_loans.parquet",
+    "sequential_text.py": "faa_bird_strikes.parquet",
 }
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
@@ -41,6 +42,7 @@ EXPECTED = {
         "with conditions and where: 0 rows break a rule; conditions and where kept: True",
         "fair sample 0.00",
     ],
+    "sequential_text.py": ["text columns: ['remarks']", "text section:", "text_remarks_novelty"],
 }
 
 

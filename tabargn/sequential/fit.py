@@ -15,7 +15,8 @@ mirrors mostlyai-engine's context and target tables.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,9 @@ from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
 from tabargn.sequential.prepare import SequenceMeta, fit_event_codec, prepare_training
+from tabargn.sequential.text import history_context, text_specs
 from tabargn.sequential.training import fit_sequence_network
+from tabargn.text_columns import fit_text_models, validate_text_settings
 
 __all__ = ["DEFAULT_WINDOW", "SequentialModel", "fit_sequential"]
 
@@ -46,6 +49,8 @@ class SequentialModel:
         network: The trained :class:`SequenceNetwork` (eval mode), on the inference device.
         entity_model: The flat model of the entity table.
         training: JSON-serializable training summary (the entity model's included).
+        text_models: Text event column -> fitted ``llm_text.TextColumnModel``, conditioned on
+            the event, its entity and its history (:mod:`tabargn.sequential.text`).
     """
 
     meta: SequenceMeta
@@ -53,6 +58,7 @@ class SequentialModel:
     network: SequenceNetwork
     entity_model: FlatModel
     training: dict
+    text_models: dict = field(default_factory=dict)
 
     @property
     def has_context(self) -> bool:
@@ -100,6 +106,8 @@ def fit_sequential(
     )
     if codec.n_sub == 0:
         raise InvalidDataError("no event column can be modelled (all empty)")
+    if text_specs(codec):  # checked before training; fitted after it
+        validate_text_settings(params.text_backend, params.text_options)
 
     # 1. the entity model (flat): context columns, length and start
     entity_types = {
@@ -161,4 +169,24 @@ def fit_sequential(
         "n_entities": int(len(prepared.lengths)),
         "entity_model": {k: v for k, v in entity_model.training.items() if k != "history"},
     }
-    return SequentialModel(meta, codec, network.eval(), entity_model, training)
+    text_models = {}
+    if text_specs(codec):  # 3. the text event columns, from event, entity and history
+        started = time.perf_counter()
+        text_models = fit_text_models(
+            prepared.events,
+            codec.specs,
+            backend=params.text_backend,
+            options=params.text_options,
+            seed=seed,
+            verbose=params.verbose,
+            device=params.device,
+            context=history_context(
+                prepared.events,
+                prepared.entity_of_event,
+                entity_model.codec.protected_frame(prepared.entities),
+                codec,
+            ),
+        )
+        training["text_columns"] = list(text_models)
+        training["text_seconds"] = round(time.perf_counter() - started, 3)
+    return SequentialModel(meta, codec, network.eval(), entity_model, training, text_models)

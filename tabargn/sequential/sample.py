@@ -37,6 +37,8 @@ from tabargn.sequential.prepare import (
     new_keys,
     order_numbers,
 )
+from tabargn.sequential.text import STEP, history_context
+from tabargn.text_columns import fill_text_columns
 
 __all__ = ["sample_sequential"]
 
@@ -384,6 +386,33 @@ def _order_values(meta, decoded, entities: _Entities, lengths, entity_of, step) 
 
 
 # ====================================================================== entry point
+def _fill_texts(seq: SequentialModel, entities: _Entities, events: pd.DataFrame, seed: int):
+    """Generates the text event columns in place; seed events keep theirs (missing included)."""
+    meta = seq.meta
+    keys = restore_dtype(
+        pd.Series(entities.keys.to_numpy(dtype=object)), meta.spec(meta.entity_key)
+    )
+    entity_of = pd.Index(keys).get_indexer(events[meta.entity_key])
+    context = history_context(events, entity_of, entities.frame, seq.event_codec)
+    todo = np.ones(len(events), dtype=bool)
+    if entities.seeds is not None:  # seed events are each entity's first events
+        todo = context[STEP].to_numpy() >= entities.seeds.lengths[entity_of]
+    part = events.loc[todo].reset_index(drop=True)
+    fill_text_columns(
+        part,
+        None,
+        seq.text_models,
+        seq.event_codec.specs,
+        seed,
+        context=context.loc[todo].reset_index(drop=True),
+    )
+    specs = {s.name: s for s in seq.event_codec.specs}
+    for name in seq.text_models:
+        values = events[name].astype(object).to_numpy()
+        values[todo] = part[name].astype(object).to_numpy()
+        events[name] = restore_dtype(pd.Series(values), specs[name]).to_numpy()
+
+
 def sample_sequential(
     seq: SequentialModel,
     stream: np.random.Generator,
@@ -432,6 +461,8 @@ def sample_sequential(
     events = _events_of(
         seq, entities, temperature=temperature, top_p=top_p, torch_gen=torch_gen, np_gen=np_gen
     )
+    if seq.text_models:  # texts from each event, its entity and its history
+        _fill_texts(seq, entities, events, int(np_gen.integers(0, 2**31 - 1)))
     if entities.context is not None:
         return entities.context, events
     return events

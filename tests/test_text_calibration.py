@@ -1,0 +1,131 @@
+"""Tests of the offline text model's length control and held-out calibration
+(:mod:`llm_text.offline_calibration`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from llm_text import TextColumnModel
+from llm_text.offline_calibration import Calibration, LengthBuckets, calibrate, text_lengths
+from llm_text.offline_network import BOS, EOS, remaining_bucket
+
+torch.set_num_threads(1)
+
+
+def tiny(**kw) -> dict:
+    opts = {
+        "embedding_dim": 32,
+        "hidden_dim": 64,
+        "context_dim": 32,
+        "vocab_size": 300,
+        "max_epochs": 4,
+        "batch_size": 32,
+        "learning_rate": 1e-2,
+    }
+    opts.update(kw)
+    return opts
+
+
+def test_length_buckets_draw_inside_the_bucket():
+    lengths = np.array([1, 1, 2, 3, 3, 3, 10, 11, 12, 30] * 10)
+    buckets = LengthBuckets.fit(lengths, max_length=32)
+    assert buckets.n_buckets >= 3
+    gen = torch.Generator().manual_seed(0)
+    # all mass on the bucket of length 10: every draw is a training length of that bucket
+    k = int(buckets.bucket([10])[0])
+    logits = torch.full((200, buckets.n_buckets), -1e4)
+    logits[:, k] = 0.0
+    drawn = buckets.draw(logits, 1.0, gen).numpy()
+    assert set(drawn) <= {n for n in set(lengths) if buckets.bucket([n])[0] == k}
+    assert LengthBuckets.from_dict(buckets.to_dict()).edges == buckets.edges
+    assert text_lengths([[BOS, 5, 6, EOS], [BOS], [BOS, 5, 6, 7]], EOS).tolist() == [2, 0, 3]
+    assert remaining_bucket(torch.tensor([-3, 0, 7, 8, 16, 10_000])).tolist()[:4] == [0, 0, 7, 8]
+
+
+class _FakeHeads(nn.Module):
+    """A network whose missing logit is three times too confident."""
+
+    length_buckets = 0
+
+    def context_vector(self, codes):
+        return codes.float()
+
+    def missing_logit(self, ctx):
+        return 3.0 * ctx[:, 0] / 100.0
+
+
+def test_platt_calibration_of_the_missing_head():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    y = rng.random(4000) < 1 / (1 + np.exp(-x))  # true logit x; the fake head says 3x
+    items = [
+        ([BOS] if miss else [BOS, 5, EOS], np.array([int(v * 100)]))
+        for v, miss in zip(x, y, strict=True)
+    ]
+    cal = calibrate(_FakeHeads(), items, None, EOS)
+    assert abs(cal.missing_scale - 1 / 3) < 0.05 and abs(cal.missing_bias) < 0.1
+    assert calibrate(_FakeHeads(), [], None, EOS).to_dict() == Calibration().to_dict()
+
+
+def test_length_follows_the_row_and_missing_rate_is_calibrated(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 600
+    kind = rng.choice(["short", "long"], size=n)
+    words = ["wing", "engine", "bird", "damage", "none", "flock", "gull", "radome"]
+    texts = [" ".join(rng.choice(words, size=2 if k == "short" else 14)) for k in kind]
+    missing = rng.random(n) < np.where(kind == "short", 0.05, 0.35)
+    series = pd.Series(
+        [np.nan if m else t for m, t in zip(missing, texts, strict=True)], dtype=object
+    )
+    ctx = pd.DataFrame({"kind": kind})
+    m = TextColumnModel(max_length=48, random_state=0, **tiny(val_fraction=0.25))
+    m.fit(series, ctx)
+    cal = m.text_generator.fit_info["calibration"]
+    assert cal["missing_scale"] > 0 and cal["length_temperature"] > 0
+    query = pd.DataFrame({"kind": ["short"] * 200 + ["long"] * 200})
+    out = m.generate(query, random_state=0)
+    length = out.str.split().str.len()
+    short, long = length[:200].mean(), length[200:].mean()
+    assert short < 4 and 10 < long < 18, (short, long)
+    rate_short, rate_long = out[:200].isna().mean(), out[200:].isna().mean()
+    assert rate_short < 0.15 and 0.2 < rate_long < 0.5, (rate_short, rate_long)
+    m.save(tmp_path / "m")
+    again = TextColumnModel.load(tmp_path / "m")
+    assert again.text_generator.params["length_control"]
+    assert again.generate(query, random_state=0).equals(out)
+
+
+def test_length_control_off_keeps_the_old_model(tmp_path):
+    texts = pd.Series(["alpha beta gamma", "delta epsilon", "alpha gamma delta"] * 20)
+    m = TextColumnModel(max_length=8, random_state=0, **tiny(max_epochs=1, length_control=False))
+    m.fit(texts)
+    assert m.text_generator.length_buckets is None
+    assert "length_head" not in dict(m.text_generator.network.named_parameters()).keys()
+    m.save(tmp_path / "m")
+    # a model saved before length control existed has no such param: it loads without it
+    import json
+
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["generator"]["params"].pop("length_control", None)
+    path.write_text(json.dumps(config))
+    again = TextColumnModel.load(tmp_path / "m")
+    assert again.text_generator.params["length_control"] is False
+    assert again.generate(n=5, random_state=0).equals(m.generate(n=5, random_state=0))
+
+
+def test_missing_bias_matches_the_training_rate_not_the_small_split():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=3000)
+    y = rng.random(3000) < 1 / (1 + np.exp(-(x - 2)))
+    items = [
+        ([BOS] if m else [BOS, 5, EOS], np.array([int(v * 100)])) for v, m in zip(x, y, strict=True)
+    ]
+    val = items[:100]  # a small split whose rate is off the training rate
+    cal = calibrate(_FakeHeads(), val, None, EOS, all_items=items)
+    z = torch.as_tensor(3.0 * np.array([int(v * 100) for v in x]) / 100.0)
+    predicted = float(torch.sigmoid(cal.missing_logit(z)).mean())
+    assert abs(predicted - y.mean()) < 0.002
