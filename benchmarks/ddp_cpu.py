@@ -72,7 +72,8 @@ def main() -> None:
     lines = [
         f"# One process vs DDP on the CPU (Adult, {len(train):,} training rows, seed 0)",
         "",
-        "`.venv/bin/python benchmarks/ddp_cpu.py` on the 2-core machine (shared with other jobs:",
+        f"`.venv/bin/python benchmarks/ddp_cpu.py{f' --rows {args.rows}' if args.rows else ''}` "
+        "on the 2-core machine (shared with other jobs:",
         "the seconds are not comparable, the fidelity is).",
         "",
         "| run | strategy | devices | epochs (best) | fit s | " + " | ".join(KEYS) + " |",
