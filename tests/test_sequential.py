@@ -210,13 +210,24 @@ def test_sample_shapes_dtypes_keys_and_order(baseball, baseball_model):
 
 
 def test_lengths_and_coherence_near_real(baseball, baseball_model):
+    # the model's coherence, measured without value protection: on 160 players, counting rare
+    # values per entity removes most discrete season statistics (a value must be held by k
+    # players), which the protected model below pays for
+    unprotected = TabularARGN(
+        random_state=0, max_epochs=6, model_size="small", verbose=0, value_protection=False
+    ).fit(baseball, entity_key="id", order_by="year")
+    free = evaluate(
+        baseball, unprotected.sample(n_entities=160), entity_key="id", order_by="year"
+    ).summary()
+    assert free["coherence_pair_accuracy"] > 0.65  # 0.70 on this fixture; 6 small epochs
+    assert free["coherence_diff_accuracy"] > 0.75
     out = baseball_model.sample(n_entities=160)
     report = evaluate(baseball, out, entity_key="id", order_by="year", max_rows=3000)
     s = report.summary()
     assert "sequence coherence per column (accuracy)" in report.section("sequences").tables
     assert s["sequence_length_accuracy"] > 0.6
-    assert s["coherence_pair_accuracy"] > 0.7
-    assert s["coherence_diff_accuracy"] > 0.75
+    assert s["coherence_pair_accuracy"] > 0.5
+    assert s["coherence_diff_accuracy"] > 0.6
     assert abs(s["mean_sequence_length_synthetic"] - s["mean_sequence_length_real"]) < 3
     # the year gaps are coherent: almost always 0 (a second stint) or 1
     gaps = out.groupby("id")["year"].diff().dropna()

@@ -43,7 +43,7 @@ def test_history_context_step_previous_and_entity():
     assert ctx[f"{ENTITY}kind"].tolist() == ["x", "x", "x", "y", "y"]
 
 
-def _faa_events(n_operators: int = 12, per_operator: int = 25) -> pd.DataFrame:
+def _faa_events(n_operators: int = 16, per_operator: int = 20) -> pd.DataFrame:
     path = DATA / "faa_bird_strikes.parquet"
     if not path.exists():
         pytest.skip(f"{path} not available")

@@ -24,6 +24,7 @@ import torch
 
 from tabargn.codec import TableCodec
 from tabargn.device import torch_device
+from tabargn.encoding.value_protection import K_MAX
 from tabargn.errors import InvalidDataError
 from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel, fit_flat
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
@@ -93,6 +94,13 @@ def fit_sequential(
     if params.uses_dp:
         raise InvalidDataError("differential_privacy is not supported for sequential models")
     prepared = prepare_training(events, entity_key, order_by, context, context_key)
+    if params.value_protection and len(prepared.lengths) < 2 * K_MAX:
+        # the entity model's length and start columns keep no value under 2k entities
+        raise InvalidDataError(
+            f"value protection needs at least {2 * K_MAX} entities to model sequence lengths "
+            f"without revealing one; got {len(prepared.lengths)}. Fit on more entities, or "
+            "pass value_protection=False"
+        )
     rng = np.random.default_rng([seed, 0])
     meta = prepared.meta
     meta.window = DEFAULT_WINDOW
