@@ -212,6 +212,10 @@ def test_constraints_are_saved_and_predicates_come_back_by_name(model, tmp_path)
     blind = TabularARGN.load(tmp_path / "m")
     with pytest.raises(ConstraintError, match="without its function"):
         blind.sample(10)
+    even = TabularARGN.load(tmp_path / "m", predicates={"short_stay": lambda d: d.age % 2 == 0})
+    out = even.sample(300)  # about half the rows fail at first: drawn again with their rules
+    assert (out["age"] % 2 == 0).all() and out.attrs["constraint_redraws"] > 50
+    assert broken(RULES[:-1], out) == 0
     never = TabularARGN.load(tmp_path / "m", predicates={"short_stay": lambda d: d.nights < 0})
     with pytest.raises(ConstraintError, match="after 20 draws"):
         never.sample(5)
