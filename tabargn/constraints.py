@@ -142,7 +142,7 @@ class FixedCombinations(Rule):
 
     Args:
         columns: Two or more categorical (or discrete numeric) columns, e.g. ``["country",
-            "city"]``; each is generated after the ones before it.
+            "city"]``; each is drawn among the combinations that match the row's known ones.
         combinations: Set at fit: the allowed combinations, one list per combination.
     """
 
@@ -279,8 +279,9 @@ class Range(Rule):
 class Sum(Rule):
     """``sum(columns) == total``, where ``total`` is a numeric column or a number.
 
-    The last of these columns to be generated (the total column by default) is decoded as the
-    difference, so the equality holds exactly up to float rounding (``rtol``).
+    The last of these columns in the generation order (the data's order) that the row was not
+    given is decoded as the difference (or the sum), so the equality holds exactly up to float
+    rounding (``rtol``).
 
     Args:
         columns: Numeric columns (the parts).
