@@ -112,7 +112,7 @@ def test_smollm2_lora_fine_tune(tmp_path):
         tmp_path / "adapter",
         column_name="remarks",
         gguf_file=gguf.name,
-        max_tokens=192,
+        max_tokens=160,
     )
     print("LoRA:", info)
     assert info["rows"] == 40 and info["trainable_parameters"] > 0
@@ -121,9 +121,11 @@ def test_smollm2_lora_fine_tune(tmp_path):
         gguf.parent,
         gguf_file=gguf.name,
         lora_dir=tmp_path / "adapter",
-        max_tokens=40,
+        max_tokens=24,
         cache_path=None,
     )
-    model = TextColumnModel(client, max_length=40, random_state=0, n_shots=0)
-    out = model.fit(df["remarks"], ctx).generate(ctx.iloc[:4], random_state=0)
-    assert out.notna().sum() >= 3
+    model = TextColumnModel(client, max_length=24, random_state=0, n_shots=0)
+    started = time.perf_counter()
+    out = model.fit(df["remarks"], ctx).generate(ctx.iloc[:3], random_state=0)
+    print(f"with the adapter: {3 / (time.perf_counter() - started):.3f} rows/s", out.tolist())
+    assert out.notna().sum() >= 2
