@@ -321,7 +321,12 @@ def _strings(values: pd.Series) -> pd.Series:
         ]
         return pd.Series(out, index=values.index, dtype=object)
     obj = _objects(values)
-    return obj.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    # converted once per distinct value: decoded columns hold few of them
+    codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+    as_text = np.array(
+        [None] + [v if isinstance(v, str) else str(v) for v in uniques], dtype=object
+    )
+    return pd.Series(as_text[codes + 1], index=values.index, dtype=object)
 
 
 def _restore_category(values: pd.Series, info: dict, spec: ColumnSpec) -> pd.Series:
