@@ -24,6 +24,8 @@ again by the caller (:func:`tabargn.flat.generate_rows`).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import torch
@@ -368,6 +370,14 @@ class Plan:
         subs = rule_subs | (where_constraint.subs if where_constraint is not None else frozenset())
         constraint.subs = frozenset(subs)
         return constraint
+
+    def take(self, rows: np.ndarray) -> Plan:
+        """The plan restricted to some of its rows (renumbered ``0..len(rows)-1``), e.g. to
+        :meth:`finish` rows decoded again after a redraw."""
+        part = copy.copy(self)
+        part.known0, part.codes0 = self.known0[rows], self.codes0[rows]
+        part.given = {c: (None if v is None else v[rows]) for c, v in self.given.items()}
+        return part
 
     # ------------------------------------------------------------------ after decoding
     def finish(self, codes: np.ndarray, out: pd.DataFrame, rng: np.random.Generator) -> None:

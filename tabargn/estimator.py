@@ -98,7 +98,9 @@ class TabularARGN(BaseEstimator):
         constraints: Rules every generated row satisfies (:mod:`tabargn.constraints`):
             ``FixedCombinations``, ``Inequality``, ``Range``, ``Sum`` (enforced by construction)
             and ``Predicate`` (by rejection), as objects or their dicts. Checked against the
-            training data at fit; stored in the model. Flat models only.
+            training data at fit; stored in the model. Sequential models: rules on event columns
+            hold for every generated event, rules on context columns for every generated
+            context row (:mod:`tabargn.sequential.rules`).
 
     Attributes (after fit):
         seed_: The seed actually used (int).
@@ -209,8 +211,6 @@ class TabularARGN(BaseEstimator):
         if entity_key is None:
             fitted = fit_flat(validate_frame(X), params, seed, constraints=rules)
         else:
-            if rules:
-                raise InvalidDataError("constraints are not available for sequential models yet")
             fitted = fit_sequential(
                 X,
                 params,
@@ -219,6 +219,7 @@ class TabularARGN(BaseEstimator):
                 order_by=order_by,
                 context=context,
                 context_key=context_key,
+                constraints=rules,
             )
         self._set_fitted(fitted, seed)
         return self
@@ -234,7 +235,7 @@ class TabularARGN(BaseEstimator):
             self.feature_names_in_ = np.asarray(fitted.meta.event_columns, dtype=object)
             self.training_ = fitted.training
             self.text_models_ = fitted.text_models
-            self.constraints_ = []
+            self.constraints_ = fitted.entity_model.constraints + fitted.constraints
         else:
             self.codec_ = fitted.codec
             self.network_ = fitted.network
@@ -355,7 +356,8 @@ class TabularARGN(BaseEstimator):
             fairness: ``{"target": column, "sensitive": [columns]}``: statistical parity. The
                 sensitive columns are drawn first; within each of their groups the categorical
                 target takes its training shares exactly; the other columns are drawn given
-                both. See :func:`tabargn.constraints.parity_gap`.
+                both. See :func:`tabargn.constraints.parity_gap`. Sequential models: context
+                columns only, for new entities (else ConditionError, which says why).
 
         Returns:
             DataFrame with the training columns, in their order and dtypes. Sequential models:
@@ -374,8 +376,6 @@ class TabularARGN(BaseEstimator):
         """
         fitted = self._fitted()
         if isinstance(fitted, SequentialModel):
-            if fairness is not None:
-                raise InvalidDataError("fairness is not available for sequential models yet")
             if n_samples is not None:
                 raise InvalidDataError("sequential models take n_entities, not n_samples")
             with self._inference_device(device):
@@ -390,6 +390,7 @@ class TabularARGN(BaseEstimator):
                     rebalance=rebalance,
                     temperature=temperature,
                     top_p=top_p,
+                    fairness=fairness,
                 )
         if n_entities is not None or context is not None or seed_events is not None:
             raise InvalidDataError("n_entities, context and seed_events need a sequential model")

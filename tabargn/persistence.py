@@ -111,6 +111,7 @@ def save_model(
         "sequence": fitted.meta.to_dict(),
         "training": fitted.training,
         "text_models": save_text_models(fitted.text_models, path),
+        "constraints": [rule.to_dict() for rule in fitted.constraints],  # context: entities/
     }
     _write(path, config, fitted.event_codec, fitted.network)
     (path / ENTITIES).mkdir(exist_ok=True)
@@ -213,7 +214,9 @@ def _load_flat(
     )
 
 
-def _load_sequential(path: Path, config: dict, *, chat_client=None) -> SequentialModel:
+def _load_sequential(
+    path: Path, config: dict, predicates: dict | None = None, *, chat_client=None
+) -> SequentialModel:
     encoders = _read_encoders(path)
     codec, meta, network = _build(
         path,
@@ -230,10 +233,13 @@ def _load_sequential(path: Path, config: dict, *, chat_client=None) -> Sequentia
     entities = path / ENTITIES
     if entities.is_symlink():
         raise ModelFileError(f"{entities} is a link; a model folder may only hold its own files")
-    entity_model = _load_flat(entities, _read_config(entities), chat_client=chat_client, root=path)
+    entity_model = _load_flat(
+        entities, _read_config(entities), predicates, chat_client=chat_client, root=path
+    )
     training = config.get("training", {})
     text_models = load_text_models(config.get("text_models"), path)
-    return SequentialModel(meta, codec, network.eval(), entity_model, training, text_models)
+    rules = _build(path, lambda: parse_rules(config.get("constraints"), predicates))
+    return SequentialModel(meta, codec, network.eval(), entity_model, training, text_models, rules)
 
 
 def load_model(
@@ -274,7 +280,9 @@ def load_model(
     if chat_client is not None:
         params = {**params, "text_backend": text_backend}
     if config.get("kind") == SEQUENTIAL:
-        fitted = _build(path, lambda: _load_sequential(path, config, chat_client=chat_client))
+        fitted = _build(
+            path, lambda: _load_sequential(path, config, predicates, chat_client=chat_client)
+        )
     else:
         fitted = _build(path, lambda: _load_flat(path, config, predicates, chat_client=chat_client))
     return params, seed, fitted

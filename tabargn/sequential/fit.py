@@ -31,6 +31,7 @@ from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
 from tabargn.sequential.prepare import SequenceMeta, fit_event_codec, prepare_training
+from tabargn.sequential.rules import check_event_rules, check_rows, split_rules
 from tabargn.sequential.text import history_context, text_specs
 from tabargn.sequential.training import fit_sequence_network
 from tabargn.text_columns import fit_text_models, validate_text_settings
@@ -52,6 +53,8 @@ class SequentialModel:
         training: JSON-serializable training summary (the entity model's included).
         text_models: Text event column -> fitted ``llm_text.TextColumnModel``, conditioned on
             the event, its entity and its history (:mod:`tabargn.sequential.text`).
+        constraints: Fitted rules on the events (:mod:`tabargn.sequential.rules`); the rules on
+            the context table are the entity model's ``constraints``.
     """
 
     meta: SequenceMeta
@@ -60,6 +63,7 @@ class SequentialModel:
     entity_model: FlatModel
     training: dict
     text_models: dict = field(default_factory=dict)
+    constraints: list = field(default_factory=list)
 
     @property
     def has_context(self) -> bool:
@@ -76,6 +80,7 @@ def fit_sequential(
     order_by: str | None = None,
     context: pd.DataFrame | None = None,
     context_key: str | None = None,
+    constraints: list | None = None,
 ) -> SequentialModel:
     """Fits a sequential model on events per entity.
 
@@ -83,6 +88,9 @@ def fit_sequential(
         events: The event table; see :meth:`tabargn.TabularARGN.fit` for the keys.
         params: Checked fit settings.
         seed: Seed of the encoding statistics, both networks and the split.
+        constraints: Rules (:mod:`tabargn.constraints`) on the events or on the context table
+            (:func:`tabargn.sequential.rules.split_rules`), checked against the training tables
+            before training.
 
     Returns:
         The fitted :class:`SequentialModel`.
@@ -90,6 +98,8 @@ def fit_sequential(
     Raises:
         InvalidDataError: The errors of :func:`tabargn.sequential.prepare.prepare_training`,
             no modellable event column, or differential privacy (not supported for sequences).
+        ConstraintError: A rule the training events or context break (naming the rows), or
+            one that spans both tables or is built on the entity key or the order column.
     """
     if params.uses_dp:
         raise InvalidDataError("differential_privacy is not supported for sequential models")
@@ -103,6 +113,9 @@ def fit_sequential(
         )
     rng = np.random.default_rng([seed, 0])
     meta = prepared.meta
+    context_rules, event_rules = split_rules(constraints or [], meta)
+    if context_rules:  # names the caller's context rows; the entity model fits the rules
+        check_rows(context_rules, context, "the training context")
     meta.window = DEFAULT_WINDOW
     codec = fit_event_codec(
         prepared.events,
@@ -116,6 +129,7 @@ def fit_sequential(
         raise InvalidDataError("no event column can be modelled (all empty)")
     if text_specs(codec):  # checked before training; fitted after it
         validate_text_settings(params.text_backend, params.text_options)
+    event_rules = check_event_rules(event_rules, events, codec)
 
     # 1. the entity model (flat): context columns, length and start
     entity_types = {
@@ -135,7 +149,12 @@ def fit_sequential(
         num_nodes=params.num_nodes,
         verbose=params.verbose,
     )
-    entity_model = fit_flat(prepared.entities, entity_params, seed=int(rng.integers(0, 2**31)))
+    entity_model = fit_flat(
+        prepared.entities,
+        entity_params,
+        seed=int(rng.integers(0, 2**31)),
+        constraints=context_rules,
+    )
 
     # 2. the sequence network
     entity_codes = torch.as_tensor(entity_model.codec.encode(prepared.entities))
@@ -197,4 +216,6 @@ def fit_sequential(
         )
         training["text_columns"] = list(text_models)
         training["text_seconds"] = round(time.perf_counter() - started, 3)
-    return SequentialModel(meta, codec, network.eval(), entity_model, training, text_models)
+    return SequentialModel(
+        meta, codec, network.eval(), entity_model, training, text_models, event_rules
+    )

@@ -30,6 +30,7 @@ def generate_sequences(
     seed_known: torch.Tensor | None = None,
     seed_lengths: torch.Tensor | None = None,
     constraint: Constraint | None = None,
+    event_rows: torch.Tensor | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
@@ -46,7 +47,12 @@ def generate_sequences(
             first ``seed_lengths[e]`` events.
         seed_known: bool ``[n_seed, C]``, which seed cells are given (others are drawn).
         seed_lengths: int64 ``[E]``, seed events per entity (``<= lengths``).
-        constraint: Optional allowed-codes callback, as in :func:`tabargn.generation.generate`.
+        constraint: Optional allowed-codes callback, as in :func:`tabargn.generation.generate`;
+            the rows it is called with are the events' positions in the output (entity-major)
+            or, with ``event_rows``, those numbers.
+        event_rows: Optional int64 ``[lengths.sum()]``: the row number ``constraint`` knows
+            each output event by (a redraw of some entities numbers its events as in the
+            first draw, :mod:`tabargn.sequential.rules`).
         temperature, top_p: See :func:`tabargn.generation.draw_sub_columns`.
         generator: Torch random generator.
         batch_entities: Entities per batch.
@@ -62,6 +68,8 @@ def generate_sequences(
     lengths = lengths.long()
     total = int(lengths.sum())
     offsets = (torch.cumsum(lengths, 0) - lengths).to(device)
+    if event_rows is not None:
+        event_rows = event_rows.to(device)
     out = torch.zeros(total, n_sub, dtype=torch.long, device=device)
     if seed_lengths is None:
         seed_lengths = torch.zeros_like(lengths)
@@ -96,12 +104,13 @@ def generate_sequences(
                 rows = seed_offsets[ents[seeded]] + t
                 codes[seeded.to(device)] = seed_codes[rows].to(device)
                 known[seeded.to(device)] = seed_known[rows].to(device)
+            rows = offsets[ents_on_device[:n]] + t  # the events' positions in out
             draw_sub_columns(
                 argn,
                 codes,
                 known,
                 order=order,
-                rows=torch.arange(n, device=device),
+                rows=rows if event_rows is None else event_rows[rows],
                 context=context,
                 tables=tables,
                 constraint=constraint,
@@ -109,6 +118,6 @@ def generate_sequences(
                 top_p=top_p,
                 generator=generator,
             )
-            out[offsets[ents_on_device[:n]] + t] = codes
+            out[rows] = codes
             prev = codes
     return out.cpu()

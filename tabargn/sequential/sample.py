@@ -37,6 +37,7 @@ from tabargn.sequential.prepare import (
     new_keys,
     order_numbers,
 )
+from tabargn.sequential.rules import EventRules, check_fairness, check_rows
 from tabargn.sequential.text import STEP, history_context
 from tabargn.text_columns import fill_text_columns
 
@@ -127,6 +128,7 @@ def _seed_table(seq: SequentialModel, seed_events: pd.DataFrame, keys: pd.Index)
     """Sorts, checks and encodes seed events against the entities ``keys``."""
     meta = seq.meta
     seed_events = validate_frame(seed_events, what="seed_events")
+    check_rows(seq.constraints, seed_events, "seed_events")
     missing_cols = [c for c in (meta.entity_key, meta.order_by) if c and c not in seed_events]
     if missing_cols:
         raise InvalidDataError(f"seed_events lacks the columns {missing_cols}")
@@ -200,6 +202,7 @@ def _given_context(seq: SequentialModel, context, seed_events, n_entities, gens)
     unknown = [c for c in context.columns if c not in set(meta.context_columns)]
     if unknown:
         raise InvalidDataError(f"context has columns {unknown} that were not fitted")
+    check_rows(seq.entity_model.constraints, context, "the given context")
     frame = context.drop(columns=[meta.context_key]).reset_index(drop=True)
     out_keys = ckeys.reset_index(drop=True)
     return _complete_given(seq, pd.Index(ckeys), out_keys, frame, seed_events, n_entities, gens)
@@ -229,6 +232,7 @@ def _new_entities(
     conditions,
     where,
     rebalance,
+    fairness,
     temperature: float,
     top_p: float,
 ) -> _Entities:
@@ -259,6 +263,7 @@ def _new_entities(
         rebalance=rebalance,
         temperature=temperature,
         top_p=top_p,
+        fairness=fairness,
     ).reset_index(drop=True)
     codes = torch.as_tensor(em.codec.encode_partial(frame, missing_is_null=True, strict=False)[0])
     keys = new_keys(meta, len(frame))
@@ -306,6 +311,10 @@ def _events_of(
 ) -> pd.DataFrame:
     """Generates and decodes the events of ``entities``; seed events are kept verbatim.
 
+    With event rules (``seq.constraints``) every generated event satisfies them: masks during
+    the draws, then redraws of what the masks leave (:mod:`tabargn.sequential.rules`);
+    ``attrs["constraint_redraws"]`` counts the events drawn again.
+
     Returns:
         The events with the fitted event columns and dtypes, sorted by entity and order.
     """
@@ -317,47 +326,96 @@ def _events_of(
         pd.to_numeric(entities.frame[LENGTH], errors="coerce").fillna(0).round().astype(np.int64)
     )
     lengths = np.maximum(lengths.to_numpy(), seed_lengths)
+    total = int(lengths.sum())
+    offsets = np.cumsum(lengths) - lengths
+    entity_of = np.repeat(np.arange(n), lengths)
+    step = np.arange(total) - offsets[entity_of]
+    seed_pos = np.zeros(0, dtype=np.int64)
     seed_kwargs = {}
     if seeds is not None:
+        seed_pos = offsets[seeds.entity_of] + (
+            np.arange(len(seeds.entity_of))
+            - (np.cumsum(seed_lengths) - seed_lengths)[seeds.entity_of]
+        )
         seed_kwargs = {
             "seed_codes": torch.as_tensor(seeds.codes),
             "seed_known": torch.as_tensor(seeds.known),
             "seed_lengths": torch.as_tensor(seed_lengths),
         }
-    codes = generate_sequences(
-        seq.network,
-        entities.codes,
-        torch.as_tensor(lengths),
-        order=list(range(seq.event_codec.n_sub)),
-        constraint=seq.event_codec.where_constraint({}),
+    rules = None
+    order = list(range(seq.event_codec.n_sub))
+    constraint = seq.event_codec.where_constraint({})
+    if seq.constraints:
+        rules = EventRules(
+            seq.event_codec,
+            seq.constraints,
+            total,
+            seed_pos,
+            None if seeds is None else seeds.codes,
+            None if seeds is None else seeds.known,
+            None if seeds is None else seeds.events,
+        )
+        order, constraint = rules.order, rules.constraint
+    draw = dict(
+        order=order,
+        constraint=constraint,
         temperature=temperature,
         top_p=top_p,
         generator=torch_gen,
-        **seed_kwargs,
     )
-    decoded = seq.event_codec.decode(codes.numpy(), np_gen)
-    total = len(decoded)
-    entity_of = np.repeat(np.arange(n), lengths)
-    step = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out = decoded.drop(columns=[GAP], errors="ignore")
+    codes = generate_sequences(
+        seq.network, entities.codes, torch.as_tensor(lengths), **draw, **seed_kwargs
+    ).numpy()
     key_values = entities.keys.to_numpy(dtype=object)[entity_of]
     key_series = restore_dtype(pd.Series(key_values), meta.spec(meta.entity_key))
-    out.insert(0, meta.entity_key, key_series)
-    if meta.order_by is not None:
-        out[meta.order_by] = _order_values(meta, decoded, entities, lengths, entity_of, step)
-    out = out[meta.event_columns]
-    if seeds is None:
-        return out.reset_index(drop=True)
-    keep = step >= seed_lengths[entity_of]
-    seed_pos = (np.cumsum(lengths) - lengths)[seeds.entity_of] + (
-        np.arange(len(seeds.entity_of)) - (np.cumsum(seed_lengths) - seed_lengths)[seeds.entity_of]
-    )
-    position = np.concatenate([np.flatnonzero(keep), seed_pos])
-    seeded = seeds.events[meta.event_columns].copy()
-    merged = pd.concat(
-        [out[keep].reset_index(drop=True), seeded.reset_index(drop=True)], ignore_index=True
-    )
-    return merged.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+
+    def assemble(decoded: pd.DataFrame) -> pd.DataFrame:
+        out = decoded.drop(columns=[GAP], errors="ignore")
+        out.insert(0, meta.entity_key, key_series)
+        if meta.order_by is not None:
+            out[meta.order_by] = _order_values(meta, decoded, entities, lengths, entity_of, step)
+        return out[meta.event_columns]
+
+    def regenerate(ents, prefix, prefix_codes, event_rows) -> torch.Tensor:
+        """The events of ``ents`` drawn again after their first ``prefix`` events."""
+        return generate_sequences(
+            seq.network,
+            entities.codes[torch.as_tensor(ents)],
+            torch.as_tensor(lengths[ents]),
+            seed_codes=torch.as_tensor(prefix_codes),
+            seed_known=torch.ones(prefix_codes.shape, dtype=torch.bool),
+            seed_lengths=torch.as_tensor(prefix),
+            event_rows=torch.as_tensor(event_rows),
+            **draw,
+        )
+
+    redrawn = 0
+    if rules is None:
+        decoded = seq.event_codec.decode(codes, np_gen)
+    else:
+        decoded = rules.decode(codes, np.arange(total), np_gen)
+        decoded, redrawn = rules.redraw(
+            codes,
+            decoded,
+            lengths=lengths,
+            seed_lengths=seed_lengths,
+            assemble=assemble,
+            regenerate=regenerate,
+            keys=entities.keys.to_numpy(dtype=object),
+            rng=np_gen,
+        )
+    out = assemble(decoded)
+    if seeds is not None:
+        keep = step >= seed_lengths[entity_of]
+        position = np.concatenate([np.flatnonzero(keep), seed_pos])
+        seeded = seeds.events[meta.event_columns].copy()
+        merged = pd.concat(
+            [out[keep].reset_index(drop=True), seeded.reset_index(drop=True)], ignore_index=True
+        )
+        out = merged.iloc[np.argsort(position, kind="stable")]
+    out = out.reset_index(drop=True)
+    out.attrs["constraint_redraws"] = redrawn
+    return out
 
 
 def _order_values(meta, decoded, entities: _Entities, lengths, entity_of, step) -> pd.Series:
@@ -425,18 +483,33 @@ def sample_sequential(
     rebalance: dict | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    fairness: dict | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Generates sequences; see :meth:`tabargn.TabularARGN.sample` (sequential arguments).
+
+    Rules on the events (``seq.constraints``) hold for every generated event, rules on the
+    context table for every generated context row (:mod:`tabargn.sequential.rules`).
 
     Args:
         seq: The fitted sequential model.
         stream: The model's sampling stream; advanced by one draw per call.
+        fairness: ``{"target": column, "sensitive": [columns]}`` on context columns only
+            (:func:`tabargn.sequential.rules.check_fairness`), for new entities: statistical parity of the context
+            table, as in flat sampling; the events are drawn given the fair context.
 
     Returns:
         The events; a ``(context, events)`` pair for new entities of a model with context table.
+
+    Raises:
+        ConditionError: ``fairness`` on event columns, without a context table, or with given
+            context or seed events.
+        ConstraintError: Given context or seed events that break a rule, or an event still
+            breaking a Predicate after its tries.
     """
     check_sampling_args(temperature, top_p)
     given = context is not None or seed_events is not None
+    if fairness:
+        check_fairness(seq, fairness, given)
     if given and (conditions is not None or where or rebalance):
         raise InvalidDataError(
             "conditions, where and rebalance apply to new entities (n_entities), not to given "
@@ -455,6 +528,7 @@ def sample_sequential(
             conditions=conditions,
             where=where,
             rebalance=rebalance,
+            fairness=fairness,
             temperature=temperature,
             top_p=top_p,
         )
