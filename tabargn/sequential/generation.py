@@ -6,10 +6,14 @@ drawn sub-column by sub-column as in flat mode (:func:`tabargn.generation.draw_s
 first regressor layer tabulated once for the whole run (:meth:`ARGN.first_layer_tables`).
 Entities are processed longest first, so the running ones are always a prefix of the batch (no
 gathers). Seed events (completion) are fed to the history verbatim; their unknown cells, if any,
-are drawn like any other.
+are drawn like any other. An optional ``accept`` callback sees each step's events once drawn;
+the ones it rejects are drawn again from the same history before the step ends (rejection per
+event, :mod:`tabargn.sequential.rules`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -30,7 +34,7 @@ def generate_sequences(
     seed_known: torch.Tensor | None = None,
     seed_lengths: torch.Tensor | None = None,
     constraint: Constraint | None = None,
-    event_rows: torch.Tensor | None = None,
+    accept: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
@@ -48,11 +52,11 @@ def generate_sequences(
         seed_known: bool ``[n_seed, C]``, which seed cells are given (others are drawn).
         seed_lengths: int64 ``[E]``, seed events per entity (``<= lengths``).
         constraint: Optional allowed-codes callback, as in :func:`tabargn.generation.generate`;
-            the rows it is called with are the events' positions in the output (entity-major)
-            or, with ``event_rows``, those numbers.
-        event_rows: Optional int64 ``[lengths.sum()]``: the row number ``constraint`` knows
-            each output event by (a redraw of some entities numbers its events as in the
-            first draw, :mod:`tabargn.sequential.rules`).
+            the rows it is called with are the events' positions in the output (entity-major).
+        accept: Optional ``(codes [r, C], positions [r]) -> bool [r]`` (CPU tensors), called
+            on each step's drawn events; rejected events are drawn again (same history, seeded
+            cells kept) and passed to it again until it accepts them all (it bounds the tries
+            by raising).
         temperature, top_p: See :func:`tabargn.generation.draw_sub_columns`.
         generator: Torch random generator.
         batch_entities: Entities per batch.
@@ -68,8 +72,6 @@ def generate_sequences(
     lengths = lengths.long()
     total = int(lengths.sum())
     offsets = (torch.cumsum(lengths, 0) - lengths).to(device)
-    if event_rows is not None:
-        event_rows = event_rows.to(device)
     out = torch.zeros(total, n_sub, dtype=torch.long, device=device)
     if seed_lengths is None:
         seed_lengths = torch.zeros_like(lengths)
@@ -105,19 +107,26 @@ def generate_sequences(
                 codes[seeded.to(device)] = seed_codes[rows].to(device)
                 known[seeded.to(device)] = seed_known[rows].to(device)
             rows = offsets[ents_on_device[:n]] + t  # the events' positions in out
-            draw_sub_columns(
-                argn,
-                codes,
-                known,
+            draw = dict(
                 order=order,
-                rows=rows if event_rows is None else event_rows[rows],
-                context=context,
                 tables=tables,
                 constraint=constraint,
                 temperature=temperature,
                 top_p=top_p,
                 generator=generator,
             )
+            given = (codes.clone(), known.clone()) if accept is not None else None
+            draw_sub_columns(argn, codes, known, rows=rows, context=context, **draw)
+            if accept is not None:
+                ok = accept(codes.cpu(), rows.cpu()).to(device)
+                while not bool(ok.all()):
+                    redo = torch.nonzero(~ok).squeeze(1)
+                    again, again_known = given[0][redo], given[1][redo]
+                    draw_sub_columns(
+                        argn, again, again_known, rows=rows[redo], context=context[redo], **draw
+                    )
+                    codes[redo] = again
+                    ok[redo] = accept(again.cpu(), rows[redo].cpu()).to(device)
             out[rows] = codes
             prev = codes
     return out.cpu()

@@ -3,8 +3,9 @@ the checks at fit and at sampling, and enforcement in the step-by-step event gen
 
 A rule is on the **context table** when all its columns are context columns: the entity model
 (a flat model, :mod:`tabargn.flat`) keeps it, so the context rows of new entities satisfy it
-(with ``conditions``, ``where``, ``rebalance`` and ``fairness`` too); given context rows that
-break it raise :class:`~tabargn.errors.ConstraintError`.
+(with ``conditions``, ``where``, ``rebalance`` and ``fairness`` too). Given context rows
+(``sample(context=...)``) are the caller's, not generated, and not returned: they are not
+checked.
 
 A rule is on the **events** when all its columns are event columns: it holds for every
 generated event. The built-in kinds are enforced by construction with the flat path's
@@ -12,12 +13,11 @@ generated event. The built-in kinds are enforced by construction with the flat p
 which the event can still satisfy every rule, given what it already holds (its seeded cells
 and the sub-columns drawn before); numbers in partly allowed bins and a ``Sum``'s determined
 column are settled at decoding (:meth:`Plan.finish`). What is left, a
-:class:`~tabargn.constraints.Predicate` (or the rare event the masks cannot settle), is found
-after decoding and drawn again per entity from its first breaking event: that event and the
-ones after it are drawn again, the events before it are kept and fed to the history as they
-were (so each redraw is an exact draw from the model given the kept prefix). An entity whose
-breaking event does not move past the same step in ``max_tries`` draws (20 by default) raises
-``ConstraintError``.
+:class:`~tabargn.constraints.Predicate` (or the rare event the masks cannot settle), is checked
+by rejection per event: each step's events are decoded as soon as they are drawn, and the ones
+that break a rule are drawn again from the same history before the next step (so the kept
+event is an exact draw from the model given its history and the rules); an event still
+breaking one after ``max_tries`` draws (20 by default) raises ``ConstraintError``.
 
 A rule naming columns of both tables is refused: the event draws do not see the context
 values as numbers to mask against. Built-in rules on the order column or the entity key are
@@ -29,8 +29,6 @@ order conditional draws); the sequential draws are section 3.4.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -108,7 +106,7 @@ def split_rules(rules: list[Rule], meta) -> tuple[list[Rule], list[Rule]]:
 
 
 def check_rows(rules: list[Rule], frame: pd.DataFrame, what: str) -> None:
-    """Checks given rows (training context, seed events, given context) against the rules
+    """Checks given rows (the training context, seed events) against the rules
     whose columns they all have; missing values pass.
 
     Raises:
@@ -150,30 +148,36 @@ def check_event_rules(rules: list[Rule], events: pd.DataFrame, codec) -> list[Ru
 
 
 class EventRules:
-    """The event rules of one sampling call: masks, decoding and redraws.
+    """The event rules of one sampling call: masks, decoding, and rejection per event.
 
     Args:
         codec: The event codec.
         rules: Fitted event rules.
         n_events: Events generated in the call (entity-major, seeds included).
-        seed_rows: int64 ``[n_seed]``: the seed events' positions among them.
-        seed_codes, seed_known: ``[n_seed, C]`` codes and known cells of the seed events.
-        seed_values: The seed events as given (event columns), ``[n_seed]`` rows.
+        seeds: ``(positions int64 [s], codes [s, C], known [s, C], the seed events as given)``,
+            or None.
+        rng: The call's numpy generator (decoding).
+        frame_of: ``(decoded events, their positions) -> the events as output`` (entity key
+            and order column rebuilt), for the rules' checks.
+        keys: ``[n_events]`` each event's output entity key (for the error).
+        steps: int64 ``[n_events]`` each event's step in its sequence (for the error).
     """
 
-    def __init__(self, codec, rules, n_events, seed_rows, seed_codes, seed_known, seed_values):
+    def __init__(self, codec, rules, n_events, seeds, *, rng, frame_of, keys, steps):
         self.codec = codec
         self.rules = list(rules)
         self.where = merge_ranges({}, self.rules)
         codes = np.zeros((n_events, codec.n_sub), dtype=np.int64)
         known = np.zeros((n_events, codec.n_sub), dtype=bool)
         given = pd.DataFrame(index=range(n_events))
-        if len(seed_rows):
-            codes[seed_rows], known[seed_rows] = seed_codes, seed_known
+        self.seeded = np.zeros(n_events, dtype=bool)
+        if seeds is not None and len(seeds[0]):
+            rows, seed_codes, seed_known, values = seeds
+            codes[rows], known[rows], self.seeded[rows] = seed_codes, seed_known, True
             for c in {c for r in self.rules for c in r.columns if c in codec.slots}:
-                if c in seed_values.columns:
+                if c in values.columns:
                     col = np.full(n_events, None, dtype=object)
-                    col[seed_rows] = seed_values[c].to_numpy(dtype=object)
+                    col[rows] = values[c].to_numpy(dtype=object)
                     given[c] = col
         self.plan = Plan(codec, self.rules, given, codes, known, self.where, [])
         self.constraint = self.plan.constraint(codec.where_constraint(self.where))
@@ -181,83 +185,47 @@ class EventRules:
         self.max_tries = max(
             [r.max_tries for r in self.rules if isinstance(r, Predicate)] + [MAX_REDRAWS]
         )
+        self.rng, self.frame_of, self.keys, self.steps = rng, frame_of, keys, steps
+        self.failed = np.zeros(n_events, dtype=np.int64)
+        self.parts: list[pd.DataFrame] = []
 
-    def decode(self, codes: np.ndarray, rows: np.ndarray, rng: np.random.Generator):
-        """Decodes drawn events (the plan's ``rows``), settling what the masks left."""
-        out = self.codec.decode(codes, rng, where=self.where)
-        self.plan.take(rows).finish(codes, out, rng)
-        return out
+    @property
+    def redrawn(self) -> int:
+        """Events drawn again so far."""
+        return int(self.failed.sum())
 
-    def redraw(
-        self,
-        codes: np.ndarray,
-        decoded: pd.DataFrame,
-        *,
-        lengths: np.ndarray,
-        seed_lengths: np.ndarray,
-        assemble: Callable[[pd.DataFrame], pd.DataFrame],
-        regenerate: Callable[..., torch.Tensor],
-        keys: np.ndarray,
-        rng: np.random.Generator,
-    ) -> tuple[pd.DataFrame, int]:
-        """Draws again, per entity, every event from the first one that breaks a rule.
-
-        Args:
-            codes: int64 ``[n_events, C]`` drawn codes, updated in place.
-            decoded: The decoded events (RangeIndex, entity-major).
-            lengths, seed_lengths: int64 ``[E]`` events and seed events per entity.
-            assemble: Decoded events -> the output columns (key and order column rebuilt).
-            regenerate: ``(entities, prefix lengths, prefix codes, event_rows) -> codes`` of
-                those entities' events, the prefix fed as seed events.
-            keys: ``[E]`` output keys (for the error).
-            rng: The call's numpy generator.
-
-        Returns:
-            ``(decoded events with every rule met, events drawn again)``.
+    def accept(self, codes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The ``accept`` callback of :func:`~tabargn.sequential.generation.generate_sequences`:
+        decodes one step's drawn events (settling what the masks left, :meth:`Plan.finish`),
+        keeps those that meet every rule (seed events always: they are output verbatim) and
+        rejects the others.
 
         Raises:
-            ConstraintError: An event still breaking a rule after ``max_tries`` draws.
+            ConstraintError: An event rejected ``max_tries`` times.
         """
-        offsets = np.cumsum(lengths) - lengths
-        entity_of = np.repeat(np.arange(len(lengths)), lengths)
-        step = np.arange(len(entity_of)) - offsets[entity_of]
-        free = step >= seed_lengths[entity_of]  # seed events are kept verbatim
-        bad = self.plan.violations(assemble(decoded)) & free
-        tries = np.zeros(len(lengths), dtype=np.int64)
-        at = np.full(len(lengths), -1)
-        redrawn = 0
-        while bad.any():
-            first = np.full(len(lengths), np.iinfo(np.int64).max)
-            np.minimum.at(first, entity_of[bad], step[bad])
-            ents = np.flatnonzero(first < np.iinfo(np.int64).max)
-            prefix = first[ents]
-            tries[ents] = np.where(at[ents] == prefix, tries[ents] + 1, 1)
-            at[ents] = prefix
-            stuck = ents[tries[ents] >= self.max_tries]
+        r, c = rows.numpy(), codes.numpy()
+        part = self.codec.decode(c, self.rng, where=self.where)
+        self.plan.take(r).finish(c, part, self.rng)
+        ok = self.seeded[r] | ~self.plan.violations(self.frame_of(part, r))
+        if not ok.all():
+            bad = r[~ok]
+            self.failed[bad] += 1
+            stuck = bad[self.failed[bad] >= self.max_tries]
             if len(stuck):
-                rows = [int(offsets[e] + at[e]) for e in stuck]
                 raise ConstraintError(
-                    f"{len(stuck)} entit(ies) still break a constraint after {self.max_tries} "
-                    f"draws of one event: keys {_shown(keys[stuck])} at steps "
-                    f"{_shown(at[stuck])}; the rules may be impossible together",
-                    rows=rows,
+                    f"{len(stuck)} event(s) still break a constraint after {self.max_tries} "
+                    f"draws: entity keys {_shown(self.keys[stuck])} at steps "
+                    f"{_shown(self.steps[stuck])}; the rules may be impossible together",
+                    rows=[int(i) for i in stuck],
                 )
-            rows = np.concatenate([offsets[e] + np.arange(lengths[e]) for e in ents])
-            kept = np.concatenate(
-                [offsets[e] + np.arange(p) for e, p in zip(ents, prefix, strict=True)]
-            )
-            new = regenerate(ents, prefix, codes[kept], rows).numpy()
-            sub_step = np.concatenate([np.arange(lengths[e]) for e in ents])
-            fresh = sub_step >= np.repeat(prefix, lengths[ents])
-            target = rows[fresh]
-            codes[target] = new[fresh]
-            part = self.decode(new[fresh], target, rng)
-            redrawn += len(target)
-            decoded = pd.concat([decoded.drop(index=target), part.set_axis(target)]).sort_index()
-            out = assemble(decoded)
-            bad[:] = False
-            bad[rows] = self.plan.violations(out.iloc[rows]) & free[rows]
-        return decoded, redrawn
+        self.parts.append(part[ok].set_axis(r[ok]))
+        return torch.as_tensor(ok)
+
+    def decoded(self) -> pd.DataFrame:
+        """Every accepted event, decoded, in output order (RangeIndex)."""
+        if not self.parts:
+            return self.codec.decode(np.zeros((0, self.codec.n_sub), dtype=np.int64), self.rng)
+        return pd.concat(self.parts).sort_index().reset_index(drop=True)
 
 
 def check_fairness(seq, fairness, given: bool) -> None:

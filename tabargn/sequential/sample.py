@@ -202,7 +202,6 @@ def _given_context(seq: SequentialModel, context, seed_events, n_entities, gens)
     unknown = [c for c in context.columns if c not in set(meta.context_columns)]
     if unknown:
         raise InvalidDataError(f"context has columns {unknown} that were not fitted")
-    check_rows(seq.entity_model.constraints, context, "the given context")
     frame = context.drop(columns=[meta.context_key]).reset_index(drop=True)
     out_keys = ckeys.reset_index(drop=True)
     return _complete_given(seq, pd.Index(ckeys), out_keys, frame, seed_events, n_entities, gens)
@@ -312,8 +311,8 @@ def _events_of(
     """Generates and decodes the events of ``entities``; seed events are kept verbatim.
 
     With event rules (``seq.constraints``) every generated event satisfies them: masks during
-    the draws, then redraws of what the masks leave (:mod:`tabargn.sequential.rules`);
-    ``attrs["constraint_redraws"]`` counts the events drawn again.
+    the draws, then rejection per event of what the masks leave (:mod:`tabargn.sequential.rules`);
+    ``attrs["constraint_redraws"]`` counts the events drawn again (rejections).
 
     Returns:
         The events with the fitted event columns and dtypes, sorted by entity and order.
@@ -342,68 +341,58 @@ def _events_of(
             "seed_known": torch.as_tensor(seeds.known),
             "seed_lengths": torch.as_tensor(seed_lengths),
         }
+    key_values = entities.keys.to_numpy(dtype=object)[entity_of]
+    key_series = restore_dtype(pd.Series(key_values), meta.spec(meta.entity_key))
+    anchors = _anchors(meta, entities, lengths, entity_of, step) if meta.order_by else None
+    numbers = np.zeros(total)  # order numbers, as the events are accepted (rules only)
+
+    def assemble(decoded: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Decoded events (all, or those at ``rows``) with their key and order values."""
+        out = decoded.drop(columns=[GAP], errors="ignore").reset_index(drop=True)
+        keys = key_series if rows is None else key_series.iloc[rows].reset_index(drop=True)
+        out.insert(0, meta.entity_key, keys)
+        if meta.order_by is not None:
+            if rows is None:
+                values = numbers if rules is not None else _order_numbers(meta, decoded, anchors)
+            else:  # one step: the previous events of these entities are already accepted
+                anchor, anchored = anchors[0][rows], anchors[1][rows]
+                values = np.where(anchored, anchor, numbers[rows - 1] + _gaps(meta, decoded))
+                numbers[rows] = values
+            out[meta.order_by] = _restore_order(meta, values)
+        return out[meta.event_columns]
+
     rules = None
     order = list(range(seq.event_codec.n_sub))
     constraint = seq.event_codec.where_constraint({})
     if seq.constraints:
+        given = None if seeds is None else (seed_pos, seeds.codes, seeds.known, seeds.events)
         rules = EventRules(
             seq.event_codec,
             seq.constraints,
             total,
-            seed_pos,
-            None if seeds is None else seeds.codes,
-            None if seeds is None else seeds.known,
-            None if seeds is None else seeds.events,
+            given,
+            rng=np_gen,
+            frame_of=lambda part, rows: assemble(part, rows),
+            keys=key_series.to_numpy(dtype=object),
+            steps=step,
         )
         order, constraint = rules.order, rules.constraint
-    draw = dict(
+    codes = generate_sequences(
+        seq.network,
+        entities.codes,
+        torch.as_tensor(lengths),
         order=order,
         constraint=constraint,
+        accept=None if rules is None else rules.accept,
         temperature=temperature,
         top_p=top_p,
         generator=torch_gen,
+        **seed_kwargs,
     )
-    codes = generate_sequences(
-        seq.network, entities.codes, torch.as_tensor(lengths), **draw, **seed_kwargs
-    ).numpy()
-    key_values = entities.keys.to_numpy(dtype=object)[entity_of]
-    key_series = restore_dtype(pd.Series(key_values), meta.spec(meta.entity_key))
-
-    def assemble(decoded: pd.DataFrame) -> pd.DataFrame:
-        out = decoded.drop(columns=[GAP], errors="ignore")
-        out.insert(0, meta.entity_key, key_series)
-        if meta.order_by is not None:
-            out[meta.order_by] = _order_values(meta, decoded, entities, lengths, entity_of, step)
-        return out[meta.event_columns]
-
-    def regenerate(ents, prefix, prefix_codes, event_rows) -> torch.Tensor:
-        """The events of ``ents`` drawn again after their first ``prefix`` events."""
-        return generate_sequences(
-            seq.network,
-            entities.codes[torch.as_tensor(ents)],
-            torch.as_tensor(lengths[ents]),
-            seed_codes=torch.as_tensor(prefix_codes),
-            seed_known=torch.ones(prefix_codes.shape, dtype=torch.bool),
-            seed_lengths=torch.as_tensor(prefix),
-            event_rows=torch.as_tensor(event_rows),
-            **draw,
-        )
-
-    redrawn = 0
     if rules is None:
-        decoded = seq.event_codec.decode(codes, np_gen)
+        decoded = seq.event_codec.decode(codes.numpy(), np_gen)
     else:
-        decoded = rules.decode(codes, np.arange(total), np_gen)
-        decoded, redrawn = rules.redraw(
-            codes,
-            decoded,
-            lengths=lengths,
-            seed_lengths=seed_lengths,
-            assemble=assemble,
-            regenerate=regenerate,
-            keys=entities.keys.to_numpy(dtype=object),
-            rng=np_gen,
-        )
+        decoded = rules.decoded()
     out = assemble(decoded)
     if seeds is not None:
         keep = step >= seed_lengths[entity_of]
@@ -414,20 +403,24 @@ def _events_of(
         )
         out = merged.iloc[np.argsort(position, kind="stable")]
     out = out.reset_index(drop=True)
-    out.attrs["constraint_redraws"] = redrawn
+    out.attrs["constraint_redraws"] = 0 if rules is None else rules.redrawn
     return out
 
 
-def _order_values(meta, decoded, entities: _Entities, lengths, entity_of, step) -> pd.Series:
-    """Order values from the drawn gaps, anchored at each entity's start and at seed events."""
-    seeds = entities.seeds
-    total = len(decoded)
+def _gaps(meta: SequenceMeta, decoded: pd.DataFrame) -> np.ndarray:
+    """The drawn gaps as order-number steps (ns for datetimes), never negative."""
     gap = decoded[GAP].to_numpy(dtype=np.float64)
     if meta.order_kind == "datetime":
         gap = np.round(gap * NS_PER_SECOND)
-    gap = np.maximum(gap, 0)
+    return np.maximum(gap, 0)
+
+
+def _anchors(meta, entities: _Entities, lengths, entity_of, step):
+    """``(anchor numbers, anchored)`` ``[n_events]``: each entity's start at its first event,
+    and the seed events' own order values."""
+    seeds = entities.seeds
     anchored = step == 0
-    anchor = np.zeros(total)
+    anchor = np.zeros(len(step))
     starts = _start_numbers(meta, entities.frame[START])
     anchor[anchored] = starts[entity_of[anchored]]
     if seeds is not None:
@@ -437,10 +430,17 @@ def _order_values(meta, decoded, entities: _Entities, lengths, entity_of, step) 
         target = (np.cumsum(lengths) - lengths)[seeds.entity_of] + s_step
         anchor[target] = seeds.numbers.astype(np.float64)
         anchored = anchored | seed_rows
+    return anchor, anchored
+
+
+def _order_numbers(meta, decoded: pd.DataFrame, anchors) -> np.ndarray:
+    """Order numbers from the drawn gaps, anchored at each entity's start and at seed events."""
+    anchor, anchored = anchors
+    gap = _gaps(meta, decoded)
     gap[anchored] = 0
     cum = np.cumsum(gap)
-    last = np.maximum.accumulate(np.where(anchored, np.arange(total), 0))
-    return _restore_order(meta, anchor[last] + cum - cum[last])
+    last = np.maximum.accumulate(np.where(anchored, np.arange(len(gap)), 0))
+    return anchor[last] + cum - cum[last]
 
 
 # ====================================================================== entry point
