@@ -19,7 +19,8 @@ One :class:`Plan` per generation call turns the rules into:
 
 What is left (a :class:`~tabargn.constraints.Predicate`, and the rare row the masks cannot
 settle, e.g. two rules fighting over one column) is found by :meth:`Plan.violations` and drawn
-again by the caller (:func:`tabargn.flat.generate_rows`).
+again by the caller (:func:`tabargn.flat.generate_rows`; per event in sequences,
+:mod:`tabargn.sequential.rules`).
 """
 
 from __future__ import annotations

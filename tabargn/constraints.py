@@ -3,7 +3,8 @@
 Pass them as ``TabularARGN(constraints=[...])``. They are checked against the training data at
 ``fit`` (a rule the data breaks raises :class:`tabargn.errors.ConstraintError` naming the
 rows), stored in the model (``config.json``) and applied by every flat generation call:
-``sample`` (with ``conditions``, ``where``, ``rebalance`` and ``fairness``) and ``impute``.
+``sample`` (with ``conditions``, ``where``, ``rebalance`` and ``fairness``) and ``impute``, and
+by sequential generation (events and context rows, :mod:`tabargn.sequential.rules`).
 
 The built-in kinds are enforced by construction (:mod:`tabargn.constrain`): the codes that
 would break a rule, given what the row already holds, get probability zero and the draw is

@@ -21,7 +21,7 @@ from tabargn.constraints import (
     rule_from_dict,
     satisfied,
 )
-from tabargn.errors import ConditionError, ConstraintError, InvalidDataError
+from tabargn.errors import ConditionError, ConstraintError
 from tabargn.evaluation.report import Report
 from tabargn.evaluation.rules import add_constraints_section
 
@@ -221,10 +221,13 @@ def test_constraints_are_saved_and_predicates_come_back_by_name(model, tmp_path)
         never.sample(5)
 
 
-def test_sequential_models_refuse_constraints(hotel):
+def test_sequential_models_check_their_rules_at_fit(hotel):
+    """Sequential models take rules (tests/test_sequential_constraints.py); the events are
+    checked before training, naming the rows."""
     df = hotel.assign(key=np.arange(len(hotel)) // 3)
-    with pytest.raises(InvalidDataError, match="sequential"):
-        TabularARGN(constraints=[Range("age", 0, 99)], max_epochs=1).fit(df, entity_key="key")
+    with pytest.raises(ConstraintError, match="training row") as err:
+        TabularARGN(constraints=[Range("age", 30, 99)], max_epochs=1).fit(df, entity_key="key")
+    assert err.value.rows == list(df.index[df["age"] < 30])
 
 
 # ---------------------------------------------------------------- fairness

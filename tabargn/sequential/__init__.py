@@ -9,6 +9,7 @@ Modules, in the order data flows through them:
 * :mod:`~tabargn.sequential.fit`: the entity model and the sequence network, fitted;
 * :mod:`~tabargn.sequential.generation`: step-by-step generation and completion;
 * :mod:`~tabargn.sequential.sample`: new entities, given context rows, or seed events to complete.
+* :mod:`~tabargn.sequential.rules`: constraints on events and context rows, fairness.
 
 Saving and loading is :mod:`tabargn.persistence`, shared with flat models.
 """
