@@ -328,11 +328,13 @@ class ARGN(nn.Module):
         """Whether the fast training path tabulates the first layer for this batch size.
 
         The tables cost ``C x total_codes x H`` per step (values and gradients), the masked
-        matmul ``C x B x (D + C) x H``: tabulating pays once a batch holds at least twice as
-        many rows as there are codes (on 2 CPU threads, census_income_kdd at batch 2048: 0.76x
-        the CPU time per step; at batch 256: 1.39x; benchmarks/forward_speed.py).
+        matmul ``C x B x (D + C) x H``: tabulating pays once a batch holds at least as many rows
+        as there are codes. CPU time per step against the plain path, 1 thread, from
+        ``benchmarks/forward_speed.py`` (results/forward_speed*.md), six panel tables: at batch
+        2048 the tabulated layer took 0.70-0.87x the plain path's time; at batch 128-256
+        (fewer rows than codes) 1.2-2.8x, so those batches keep the masked matmul.
         """
-        return batch_size >= 2 * self.embedding.num_embeddings
+        return batch_size >= self.embedding.num_embeddings
 
     def forward(
         self,
