@@ -174,6 +174,14 @@ class ARGN(nn.Module):
             self.register_buffer(
                 f"members_{g}", torch.tensor(members, dtype=torch.long), persistent=False
             )
+        # sub-columns sorted by predictor group: the tabulated path computes its hidden states
+        # in this order, so each group is a contiguous slice (no activation-sized gathers)
+        self.group_sizes = [len(m) for m in self.groups]
+        self.register_buffer(
+            "group_order",
+            torch.tensor([i for m in self.groups for i in m], dtype=torch.long),
+            persistent=False,
+        )
 
     @torch.no_grad()
     def init_marginals(self, codes: torch.Tensor, smoothing: float = 0.5) -> None:
@@ -240,8 +248,100 @@ class ARGN(nn.Module):
             h = self.dropout(F.relu(h))
         return h
 
+    def code_tables(self) -> torch.Tensor:
+        """First-layer contribution of every code to every regressor, ``[C, total_codes, H]``.
+
+        ``table[i, offset_j + r] = E_j[r] @ W1_i[dims of j] + W1_i[bit of j]``: what sub-column
+        ``j`` holding code ``r`` adds to the pre-activation of sub-column ``i`` when ``j`` is
+        visible to ``i``. Differentiable (one small matmul per sub-column ``j``, ``card_j x d_j``
+        by ``d_j x H`` for every ``i``), so training can use it at every step.
+        """
+        w1 = self.weights[0]  # [C, D + C (+ context), H]
+        dims = self.config.embedding_dims
+        d_total = len(self.embedding_index)
+        # split once (never slice per sub-column: each slice's backward writes a full-size grad)
+        w_dims = torch.split(w1[:, :d_total, :], dims, dim=1)
+        w_bits = torch.unbind(w1[:, d_total : d_total + self.n_sub, :], dim=1)
+        e_rows = torch.split(self.embedding.weight, self.config.cardinalities, dim=0)
+        blocks = [
+            torch.matmul(e[:, :dim], w)  # [C, card_j, H]
+            + bit[:, None, :]
+            for e, dim, w, bit in zip(e_rows, dims, w_dims, w_bits, strict=True)
+        ]
+        return torch.cat(blocks, dim=1)
+
+    def _hidden_tabulated(
+        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Regressor outputs ``[C, B, H]`` of every sub-column, in ``group_order``.
+
+        The first layer sums the :meth:`code_tables` rows of the codes visible to each
+        sub-column with ``F.embedding_bag`` (one bag per (sub-column, row)); it equals the first
+        layer of the direct path, which is linear in the masked embeddings and visibility bits.
+        Sub-columns come in predictor-group order, so :meth:`forward` slices the groups.
+        """
+        n_b = codes.shape[0]
+        order = self.group_order
+        tables = self.code_tables()  # [C, T, H]
+        n_codes, width = tables.shape[1], tables.shape[2]
+        vis = visible[:, order, :].transpose(0, 1)  # [C (group order), B, C]
+        # bag (k, b) holds order[k] * T + the flat code of every sub-column visible in row b
+        index = (codes + self.offsets)[None, :, :] + (order * n_codes)[:, None, None]
+        counts = vis.sum(dim=2).flatten()  # [C * B]
+        offsets = torch.cumsum(counts, 0) - counts
+        h = F.embedding_bag(index[vis], tables.reshape(-1, width), offsets, mode="sum")
+        h = h.view(self.n_sub, n_b, width) + self.biases[0][order][:, None, :]
+        if context is not None:
+            d_in = len(self.embedding_index) + self.n_sub
+            w_context = self.weights[0][order, d_in:, :]  # [C, context_dim, H]
+            h = h + torch.matmul(context.to(h.dtype)[None, :, :], w_context)
+        h = self.dropout(F.relu(h))
+        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            h = self.dropout(F.relu(torch.baddbmm(b[order][:, None, :], h, w[order])))
+        return h
+
+    def _hidden_direct(
+        self,
+        codes: torch.Tensor,
+        visible: torch.Tensor,
+        context: torch.Tensor | None,
+        order: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Regressor outputs ``[C, B, H]`` from masked embeddings (sub-columns in ``order``)."""
+        x = self.embed(codes)  # [B, D]
+        if order is not None:
+            visible = visible[:, order, :]
+        vis = visible.to(x.dtype)  # [B, C, C]
+        masked = x[:, None, :] * vis[:, :, self.dim_owner]  # [B, C, D]
+        parts = [masked, vis]
+        if context is not None:
+            parts.append(context[:, None, :].to(x.dtype).expand(-1, self.n_sub, -1))
+        inputs = torch.cat(parts, dim=2).transpose(0, 1)  # [C, B, D + C (+ context)]
+        if order is None:
+            return self._regress(inputs)
+        h = inputs
+        for w, b in zip(self.weights, self.biases, strict=True):
+            h = self.dropout(F.relu(torch.baddbmm(b[order][:, None, :], h, w[order])))
+        return h
+
+    def uses_tables(self, batch_size: int) -> bool:
+        """Whether the fast training path tabulates the first layer for this batch size.
+
+        The tables cost ``C x total_codes x H`` per step (values and gradients), the masked
+        matmul ``C x B x (D + C) x H``: tabulating pays once a batch holds at least as many rows
+        as there are codes. CPU time per step against the plain path, 1 thread, from
+        ``benchmarks/forward_speed.py`` (results/forward_speed*.md), six panel tables: at batch
+        2048 the tabulated layer took 0.70-0.87x the plain path's time; at batch 128-256
+        (fewer rows than codes) 1.2-2.8x, so those batches keep the masked matmul.
+        """
+        return batch_size >= self.embedding.num_embeddings
+
     def forward(
-        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None = None
+        self,
+        codes: torch.Tensor,
+        visible: torch.Tensor,
+        context: torch.Tensor | None = None,
+        fast: bool = False,
     ) -> list[torch.Tensor]:
         """Logits of every sub-column under a permutation mask.
 
@@ -250,35 +350,46 @@ class ARGN(nn.Module):
             visible: bool ``[B, C, C]`` permutation mask (see :meth:`random_visibility`).
             context: float ``[B, context_dim]`` (only when ``config.context_dim > 0``), seen by
                 every sub-column.
+            fast: Training path: the same function and gradients, computed with sub-columns
+                in predictor-group order (no activation-sized gather per group) and, on large
+                batches (:meth:`uses_tables`), the first layer summed from per-code tables
+                (:meth:`_hidden_tabulated`: ``O(B C^2 H)`` additions instead of the
+                ``O(B C D H)`` masked matmul, no ``[B, C, D]`` tensor). The default (False) is
+                the plain path that DP-SGD's per-sample gradients are written for.
 
         Returns:
             One float tensor per predictor group, ``[members, B, padded_cardinality]``; padded
             logits are ``-inf``-like so softmax ignores them.
         """
-        x = self.embed(codes)  # [B, D]
-        vis = visible.to(x.dtype)  # [B, C, C]
-        masked = x[:, None, :] * vis[:, :, self.dim_owner]  # [B, C, D]
-        parts = [masked, vis]
-        if context is not None:
-            parts.append(context[:, None, :].to(x.dtype).expand(-1, self.n_sub, -1))
-        inputs = torch.cat(parts, dim=2).transpose(0, 1)  # [C, B, D + C (+ context)]
-        hidden = self._regress(inputs)  # [C, B, H]
+        if not fast:
+            hidden = self._hidden_direct(codes, visible, context)  # [C, B, H]
+            per_group = [hidden[getattr(self, f"members_{g}")] for g in range(len(self.groups))]
+        else:
+            if self.uses_tables(codes.shape[0]):
+                hidden = self._hidden_tabulated(codes, visible, context)
+            else:
+                hidden = self._hidden_direct(codes, visible, context, self.group_order)
+            per_group = torch.split(hidden, self.group_sizes, dim=0)
         out = []
-        for g in range(len(self.groups)):
-            members = getattr(self, f"members_{g}")
-            logits = torch.baddbmm(
-                self.pred_biases[g][:, None, :], hidden[members], self.pred_weights[g]
-            )
+        for g, h in enumerate(per_group):
+            logits = torch.baddbmm(self.pred_biases[g][:, None, :], h, self.pred_weights[g])
             pad = getattr(self, f"pad_mask_{g}")[:, None, :]
             out.append(logits.masked_fill(pad, torch.finfo(logits.dtype).min))
         return out
 
     def loss(
-        self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None = None
+        self,
+        codes: torch.Tensor,
+        visible: torch.Tensor,
+        context: torch.Tensor | None = None,
+        fast: bool = False,
     ) -> torch.Tensor:
-        """Sum over sub-columns of the mean cross-entropy (nats per row), a scalar tensor."""
+        """Sum over sub-columns of the mean cross-entropy (nats per row), a scalar tensor.
+
+        ``fast`` as in :meth:`forward` (the same value, cheaper; not for DP-SGD).
+        """
         total = codes.new_zeros((), dtype=torch.float32)
-        for g, logits in enumerate(self.forward(codes, visible, context)):
+        for g, logits in enumerate(self.forward(codes, visible, context, fast)):
             target = codes[:, getattr(self, f"members_{g}")].T  # [members, B]
             total = total + F.cross_entropy(
                 logits.float().flatten(0, 1), target.flatten(), reduction="sum"
@@ -364,18 +475,6 @@ class ARGN(nn.Module):
         Returns:
             float ``[C, total_codes, H]`` or None.
         """
-        n_codes = self.embedding.num_embeddings
-        d_total = len(self.embedding_index)
-        w1 = self.weights[0]
-        if self.n_sub * n_codes * w1.shape[2] > max_elements:
+        if self.n_sub * self.embedding.num_embeddings * self.weights[0].shape[2] > max_elements:
             return None
-        owner = torch.repeat_interleave(
-            torch.arange(self.n_sub, device=w1.device),
-            torch.tensor(self.config.cardinalities, device=w1.device),
-        )  # [total_codes]: the sub-column of each flat code
-        d_max = self.embedding.embedding_dim
-        own = owner[:, None] == self.dim_owner[None, :]  # [total_codes, D]
-        x = torch.zeros(n_codes, d_total + self.n_sub, device=w1.device, dtype=w1.dtype)
-        x[:, :d_total] = self.embedding.weight[:, self.embedding_index % d_max] * own
-        x[torch.arange(n_codes, device=w1.device), d_total + owner] = 1.0
-        return torch.matmul(x, w1[:, : d_total + self.n_sub, :])  # [C, total_codes, H]
+        return self.code_tables()

