@@ -87,9 +87,7 @@ def sample_units(
 
     units = unit_count(n_samples, unit_rows)
     blocks = units if num_blocks is None else max(1, min(num_blocks, units))
-    ids = ray.data.range(units, override_num_blocks=blocks)
-    ids.context.execution_options.preserve_order = True
-    return ids.map_batches(
+    out = ray.data.range(units, override_num_blocks=blocks).map_batches(
         _units_block,
         fn_kwargs={
             "model": model,
@@ -106,6 +104,8 @@ def sample_units(
         num_cpus=cpus_per_worker,
         num_gpus=1 if use_gpu else 0,
     )
+    out.context.execution_options.preserve_order = True  # rows in the input's order
+    return out
 
 
 def _conditioned_batch(
@@ -133,7 +133,7 @@ def sample_conditioned(
     """One generated row per row of the ``ray.data.Dataset`` ``conditions`` (lazy Dataset)."""
     import ray
 
-    return conditions.map_batches(
+    out = conditions.map_batches(
         _conditioned_batch,
         fn_kwargs={
             "model": model,
@@ -148,3 +148,5 @@ def sample_conditioned(
         num_cpus=cpus_per_worker,
         num_gpus=1 if use_gpu else 0,
     )
+    out.context.execution_options.preserve_order = True  # rows in the input's order
+    return out
