@@ -83,9 +83,9 @@ def table(adult_small) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(cluster, table):
-    from tabargn.ray import RayTabularARGN
-
     import pyarrow as pa
+
+    from tabargn.ray import RayTabularARGN
 
     blocks = [pa.Table.from_pandas(table.iloc[i::4], preserve_index=False) for i in range(4)]
     ds = cluster.data.from_arrow(blocks)  # 4 Arrow blocks, as read_parquet gives
