@@ -26,11 +26,11 @@ def test_import_tabargn_does_not_import_ray():
 
 
 def test_missing_ray_is_a_typed_error_naming_the_extra(monkeypatch):
-    from tabargn.ray._require import require_ray
-
+    for name in [m for m in sys.modules if m == "tabargn.ray" or m.startswith("tabargn.ray.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(OptionalDependencyError, match=r"tabargn\[ray\]"):
-        require_ray()
+        import tabargn.ray  # noqa: F401
 
 
 def test_parameters_and_checks_without_a_cluster(adult_small):
