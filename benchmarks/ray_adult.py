@@ -45,10 +45,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="subsample Adult first")
     parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--sample-rows", type=int, default=262_144)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, local fit")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ray_adult"))
     args = parser.parse_args()
 
     import ray
+    import torch
+
+    torch.set_num_threads(args.threads)  # the local fit's CPUs; each Ray worker has 1
 
     from tabargn.ray import RayTabularARGN
 
@@ -94,6 +98,7 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     command = "benchmarks/ray_adult.py" + (f" --rows {args.rows}" if args.rows else "")
     command += f" --max-epochs {args.max_epochs} --sample-rows {args.sample_rows}"
+    command += f" --threads {args.threads}"
     local_fit = results["local TabularARGN"]["fit_s"]
     lines = [
         f"# Local TabularARGN vs RayTabularARGN (Adult, {len(train):,} training rows, seed 0)",
@@ -103,7 +108,8 @@ def main() -> None:
         f"{args.max_epochs}` with early stopping. Two cores cannot show a speedup from more",
         "workers: the table shows the overhead of the distributed path and that its fidelity",
         "matches the local model's. `fit s` is the whole call (Ray: statistics, encoding, Ray",
-        "Train start-up, training); `training s` the Lightning fit alone.",
+        "Train start-up, training); `training s` the Lightning fit alone. The local fit uses",
+        f"{args.threads} torch thread(s), each Ray worker 1.",
         "",
         "| run | fit s (x local) | training s | epochs (best) | batch | best val loss | "
         "sample rows/s | " + " | ".join(KEYS) + " |",

@@ -51,8 +51,9 @@ class RayTabularARGN(TabularARGN):
             ``num_nodes`` stay at their defaults (Ray places the workers);
             ``differential_privacy``, ``constraints`` and text columns need ``TabularARGN``.
 
-    ``batch_size`` is per worker, as in ``TabularARGN(strategy="ddp")``; its default follows
-    the training rows (:func:`tabargn.training.default_batch_size`).
+    ``batch_size`` is the rows of one optimizer step over all workers (each worker takes
+    ``batch_size // num_workers``), with the local default (:func:`tabargn.training.default_batch_size`)
+    and learning rate, so a Ray fit takes the local fit's steps whatever ``num_workers``.
 
     Reproducibility: the encoding statistics equal a local fit's with the same seed, value
     protection included; the trained weights also depend on the order in which Ray hands the

@@ -17,8 +17,10 @@ replaced by a ``ray.data.Dataset``:
 4. Training: Ray Train's ``TorchTrainer`` runs :class:`tabargn.training.ARGNModule` with
    :func:`tabargn.trainer.fit_with_validation` (AdamW, plateau schedule, relative early stopping,
    best weights) under ``RayDDPStrategy``; each worker streams its equal share of the rows
-   (``ray.train.get_dataset_shard`` + ``iter_torch_batches``). Rank 0 returns the best weights as
-   a safetensors checkpoint.
+   (``ray.train.get_dataset_shard`` + ``iter_torch_batches``). The batch size and learning rate
+   are the local fit's, split over the workers (each takes ``batch_size // num_workers`` rows
+   per step), so the optimizer takes the same steps whatever ``num_workers``. Rank 0 returns the
+   best weights as a safetensors checkpoint.
 
 Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), sections 3.1-3.3; DDP: Li et al.,
 "PyTorch Distributed", VLDB 2020.
@@ -264,7 +266,8 @@ def _train_worker(cfg: dict) -> None:
         ray.train.get_dataset_shard("validation"),
         cfg["batch_size"],
     )
-    summary = fit_with_validation(ARGNModule(network, config, cfg["batch_size"]), data, config)
+    module = ARGNModule(network, config, cfg["global_batch_size"])  # its learning rate
+    summary = fit_with_validation(module, data, config)
     summary["strategy"] = "RayDDPStrategy"
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
@@ -281,7 +284,7 @@ def train_ray(
     validation,
     config: TrainingConfig,
     *,
-    batch_size: int,
+    global_batch_size: int,
     num_workers: int,
     use_gpu: bool,
     cpus_per_worker: int,
@@ -292,7 +295,8 @@ def train_ray(
         network: The initialized network (marginals set); its state goes to every worker.
         train, validation: Datasets of a ``codes`` column, split equally over the workers.
         config: The run's settings (:meth:`tabargn.params.FitParams.training_config`).
-        batch_size: Rows per batch on each worker.
+        global_batch_size: Rows per optimizer step over all workers (each worker takes its
+            share); the learning rate follows it (:func:`tabargn.trainer.default_learning_rate`).
         num_workers, use_gpu, cpus_per_worker: Ray Train's ``ScalingConfig``.
 
     Returns:
@@ -312,7 +316,8 @@ def train_ray(
                 "model_config": network.config,
                 "initial_state": {k: v.cpu() for k, v in network.state_dict().items()},
                 "training": config,
-                "batch_size": batch_size,
+                "batch_size": max(1, global_batch_size // num_workers),
+                "global_batch_size": global_batch_size,
                 "threads": cpus_per_worker,
             },
             scaling_config=ScalingConfig(
@@ -376,7 +381,7 @@ def fit_ray(
         train,
         validation,
         config,
-        batch_size=batch_size,
+        global_batch_size=batch_size,
         num_workers=num_workers,
         use_gpu=use_gpu,
         cpus_per_worker=cpus_per_worker,
@@ -384,6 +389,7 @@ def fit_ray(
     training = {
         **summary,
         "batch_size": batch_size,
+        "batch_size_per_worker": max(1, batch_size // num_workers),
         "n_train_rows": n_train,
         "n_validation_rows": n_val,
         "num_workers": num_workers,
