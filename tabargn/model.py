@@ -197,11 +197,25 @@ class ARGN(nn.Module):
             codes: int64 ``[n_rows, C]`` training codes.
             smoothing: Added to every count (Laplace smoothing); keeps unseen codes possible.
         """
+        counts = [torch.bincount(codes[:, i]) for i in range(codes.shape[1])]
+        self.init_marginals_from_counts(counts, smoothing)
+
+    @torch.no_grad()
+    def init_marginals_from_counts(self, counts: list, smoothing: float = 0.5) -> None:
+        """:meth:`init_marginals` from code counts already summed (over data blocks, say).
+
+        Args:
+            counts: One count vector per sub-column (``counts[i][c]``: rows with code ``c``).
+            smoothing: Added to every count.
+        """
         for g, members in enumerate(self.groups):
             size = self.pred_biases[g].shape[1]
             for slot, i in enumerate(members):
-                counts = torch.bincount(codes[:, i], minlength=size)[:size].double() + smoothing
-                bias = torch.log(counts / counts.sum()).float()
+                found = torch.as_tensor(counts[i]).double()[:size]
+                counts_i = torch.zeros(size, dtype=torch.float64)
+                counts_i[: len(found)] = found
+                counts_i += smoothing
+                bias = torch.log(counts_i / counts_i.sum()).float()
                 self.pred_biases[g][slot] = bias.to(self.pred_biases[g].device)
             self.pred_weights[g].mul_(0.1)
 
