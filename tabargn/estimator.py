@@ -32,6 +32,7 @@ from tabargn.params import FitParams, check_seed
 from tabargn.parquet_output import write_parts
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
+from tabargn.table_files import open_table
 from tabargn.sequential import SequentialModel, fit_sequential, sample_sequential
 
 __all__ = ["TabularARGN"]
@@ -99,6 +100,9 @@ class TabularARGN(BaseEstimator):
             ``FixedCombinations``, ``Inequality``, ``Range``, ``Sum`` (enforced by construction)
             and ``Predicate`` (by rejection), as objects or their dicts. Checked against the
             training data at fit; stored in the model. Flat models only.
+        memory_budget_mb: Memory for the data side of a flat fit (default 512): chunks of the
+            input being read and the window of compact training codes (see
+            :mod:`tabargn.out_of_core`); the row count does not change it.
 
     Attributes (after fit):
         seed_: The seed actually used (int).
@@ -140,6 +144,7 @@ class TabularARGN(BaseEstimator):
         verbose: int = 1,
         differential_privacy: dict | None = None,
         constraints: list | None = None,
+        memory_budget_mb: float = 512,
     ) -> None:
         self.model_size = model_size
         self.max_epochs = max_epochs
@@ -159,11 +164,12 @@ class TabularARGN(BaseEstimator):
         self.verbose = verbose
         self.differential_privacy = differential_privacy
         self.constraints = constraints
+        self.memory_budget_mb = memory_budget_mb
 
     # ================================================================== fit
     def fit(
         self,
-        X: pd.DataFrame,
+        X,
         y=None,
         *,
         entity_key: str | None = None,
@@ -174,9 +180,11 @@ class TabularARGN(BaseEstimator):
         """Fits the model on a table, or on events per entity (sequential mode).
 
         Args:
-            X: The training table, ``n_rows >= 2``. Columns may be numeric (int, float, nullable
-                Int64/Float64), boolean, categorical/string/object, or datetime (naive or
-                tz-aware), with missing values anywhere.
+            X: The training table, ``n_rows >= 2``: a DataFrame, or (flat models) a path to a
+                Parquet or CSV file or a directory of them, a ``pyarrow.Table`` or a
+                ``pyarrow.dataset.Dataset``, read in chunks within ``memory_budget_mb``
+                (:mod:`tabargn.out_of_core`). Columns may be numeric, boolean,
+                categorical/string/object, or datetime, with missing values anywhere.
             y: Ignored (scikit-learn compatibility).
             entity_key: Sequential mode: the column of ``X`` naming each event's entity. Events
                 are sorted stably by entity and ``order_by``; entities may have a single event.
@@ -207,7 +215,9 @@ class TabularARGN(BaseEstimator):
             seed = int(np.random.SeedSequence().entropy % (2**31))
         rules = parse_rules(self.constraints)
         if entity_key is None:
-            fitted = fit_flat(validate_frame(X), params, seed, constraints=rules)
+            if isinstance(X, pd.DataFrame):
+                validate_frame(X)
+            fitted = fit_flat(open_table(X), params, seed, constraints=rules)
         else:
             if rules:
                 raise InvalidDataError("constraints are not available for sequential models yet")
