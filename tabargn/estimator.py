@@ -32,8 +32,8 @@ from tabargn.params import FitParams, check_seed
 from tabargn.parquet_output import write_parts
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
-from tabargn.table_files import open_table
 from tabargn.sequential import SequentialModel, fit_sequential, sample_sequential
+from tabargn.table_files import open_table
 
 __all__ = ["TabularARGN"]
 
