@@ -289,7 +289,7 @@ def open_table(source, sep: str | None = None, encoding: str | None = None) -> T
     """Opens a fit input as a :class:`TableSource` (nothing is read yet beyond file footers).
 
     Args:
-        source: A ``pandas.DataFrame``; a path (``str`` or ``Path``) to a ``.parquet`` / ``.pq``
+        source: A ``pandas.DataFrame`` (or an opened :class:`TableSource`); a path (``str`` or ``Path``) to a ``.parquet`` / ``.pq``
             or ``.csv`` file, or to a directory of such files (read as one table, in file name
             order); a ``pyarrow.Table``; or a ``pyarrow.dataset.Dataset``.
         sep, encoding: CSV separator and encoding (sniffed when None; see :func:`sniff_csv`).
@@ -301,6 +301,8 @@ def open_table(source, sep: str | None = None, encoding: str | None = None) -> T
         InvalidDataError: A missing path, an unknown suffix, an empty directory, an unreadable
             file, or an input of another type.
     """
+    if isinstance(source, TableSource):
+        return source
     if isinstance(source, pd.DataFrame):
         return TableSource(source)
     if isinstance(source, pa.Table):
