@@ -122,9 +122,8 @@ def fit_flat(
 ) -> FlatModel:
     """Fits a flat model on a table of any size (:mod:`tabargn.out_of_core`).
 
-    The codec comes from one streaming pass of chunks, the codes from a second into a compact
-    matrix in a temporary folder (removed when the fit ends), which training reads by blocks;
-    memory is set by ``params.memory_budget_mb``, not by the row count.
+    Statistics from one streaming pass, codes from a second into a compact on-disk matrix
+    (removed after the fit) read by blocks: memory is set by ``params.memory_budget_mb``.
 
     Args:
         data: The training table: a validated frame (:func:`tabargn.schema.validate_frame`) or
