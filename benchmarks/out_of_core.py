@@ -96,7 +96,8 @@ def child_fit(data: str, model: str, budget: float, max_time: float) -> None:
         "passes_seconds": round(seen["first"] - started, 1),
         "train_rows_per_second": round(rate, 1),
         "epoch_seconds_projected": round(t["n_train_rows"] / rate, 1),
-        "epoch_completed": bool(t.get("history")),
+        # the first batch is not counted in "rows" (it starts the clock)
+        "epoch_completed": seen["rows"] + t["batch_size"] >= t["n_train_rows"],
         "trained_rows": seen["rows"],
         "peak_rss_before_training_mb": round(seen["rss_before"] / 1024, 1),
         "n_rows": t["n_rows"],

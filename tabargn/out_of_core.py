@@ -73,7 +73,8 @@ def infer_specs(source: TableSource, head: pd.DataFrame, encoding_types: dict | 
     Raises:
         InvalidDataError, UnsupportedDtypeError: As :func:`tabargn.schema.validate_frame`.
     """
-    validate_frame(head)
+    if not source.in_memory:  # a DataFrame was validated by the caller
+        validate_frame(head)
     specs = infer_schema(head, encoding_types)
     if not source.in_memory:
         for spec in specs:

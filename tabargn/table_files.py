@@ -246,7 +246,15 @@ class TableSource:
                 yield self.frame.iloc[start : start + rows]
             return
         start = 0
-        for batch in self.dataset.to_batches(columns=self.columns, batch_size=rows):
+        batches = iter(self.dataset.to_batches(columns=self.columns, batch_size=rows))
+        while True:
+            try:
+                batch = next(batches, None)
+            except pa.ArrowException as e:  # e.g. a CSV value that does not fit its column type
+                message = " ".join(str(e).split())
+                raise InvalidDataError(f"cannot read the table: {message}") from None
+            if batch is None:
+                return
             if batch.num_rows:
                 frame = batch.cast(self.schema).to_pandas()
                 frame.index = pd.RangeIndex(start, start + len(frame))
