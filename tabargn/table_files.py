@@ -246,7 +246,13 @@ class TableSource:
                 yield self.frame.iloc[start : start + rows]
             return
         start = 0
-        batches = iter(self.dataset.to_batches(columns=self.columns, batch_size=rows))
+        # no read-ahead: pyarrow's default decodes up to 4 files and 16 batches ahead, memory
+        # that grows with the files' row groups, outside the budget
+        batches = iter(
+            self.dataset.to_batches(
+                columns=self.columns, batch_size=rows, batch_readahead=1, fragment_readahead=1
+            )
+        )
         while True:
             try:
                 batch = next(batches, None)
@@ -254,6 +260,7 @@ class TableSource:
                 message = " ".join(str(e).split())
                 raise InvalidDataError(f"cannot read the table: {message}") from None
             if batch is None:
+                pa.default_memory_pool().release_unused()  # give decoded pages back
                 return
             if batch.num_rows:
                 frame = batch.cast(self.schema).to_pandas()
