@@ -135,7 +135,7 @@ def digest(folder: Path) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, report_extra: list[dict] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,6 +150,15 @@ def plot(rows: list[dict], path: Path) -> None:
     ax[0].set(xlabel="rows", ylabel="seconds", title="census_income_kdd replicated: time")
     ax[0].legend()
     ax[1].loglog(n, [r["peak_rss_mb"] for r in rows], "o-", label="fit(DIR) peak RSS")
+    extra = [r for r in report_extra if "peak_rss_mb_so_far" in r]
+    if extra:
+        ax[1].loglog(
+            [r["n_rows"] for r in extra],
+            [r["peak_rss_mb_so_far"] for r in extra],
+            "x",
+            ms=9,
+            label="peak so far (run not finished)",
+        )
     ax[1].axhline(2048, color="gray", ls=":", label="2 GB")
     ax[1].set(xlabel="rows", ylabel="MB", title="peak RSS (out of core)")
     ax[1].legend()
@@ -194,6 +203,8 @@ def write_md(report: dict, path: Path) -> None:
                 f"| {r['rows_per_part']:,} | {r['peak_rss_mb']:,.0f} | {r['seconds']} "
                 f"| {r['rows_per_second']:,} | {r['rows']:,} | `{r['sha256'][:16]}` |"
             )
+    for note in report.get("notes", []):
+        lines += ["", note]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -215,7 +226,7 @@ def main() -> None:
     report = json.loads(out_json.read_text()) if out_json.exists() else {}
     if args.table:
         write_md(report, RESULTS / "out_of_core.md")
-        plot(report["fit"], RESULTS / "out_of_core.png")
+        plot(report["fit"], RESULTS / "out_of_core.png", report.get("fit_unfinished", []))
         return
     report["fit"] = [r for r in report.get("fit", []) if r["n_rows"] not in args.sizes]
     model = None
