@@ -36,6 +36,7 @@ from tabargn.table_files import (
     ENCODING_HELP,
     SEP_HELP,
     check_output,
+    open_table,
     read_rules,
     read_table,
     write_table,
@@ -121,8 +122,13 @@ def _friendly(func):
 @app.command()
 @_friendly
 def fit(
-    data: Path = typer.Argument(..., help="Training table (.csv or .parquet)."),
+    data: Path = typer.Argument(
+        ...,
+        help="Training table (.csv or .parquet), or a directory of them: read in chunks within "
+        "--memory-budget-mb (not held in memory).",
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Model directory to write."),
+    memory_budget_mb: float = typer.Option(512, help="Memory for the data side of the fit."),
     max_epochs: int = typer.Option(100, help="Upper limit on epochs."),
     max_time: float = typer.Option(None, help="Upper limit on training seconds."),
     model_size: str = typer.Option("medium", help="small | medium | large."),
@@ -165,12 +171,23 @@ def fit(
 
     if output.exists() and not output.is_dir():
         raise InvalidDataError(f"-o {output} is a file; fit writes a model directory")
-    df = read_table(data, sep, encoding)
-    unknown = [c for c in drop if c not in df.columns]
+    import pandas as pd
+
+    from tabargn.out_of_core import HEAD_ROWS
+
+    if data.is_dir():  # streamed (tabargn.out_of_core); a file is read whole, as before
+        source = open_table(data, sep, encoding)
+        columns = source.columns
+    else:
+        source = read_table(data, sep, encoding)
+        columns = list(source.columns)
+    unknown = [c for c in drop if c not in columns]
     if unknown:
         raise InvalidDataError(f"--drop names columns {unknown} that {data} does not have")
-    df = df.drop(columns=list(drop))
-    text = _text_settings(df, text_column, text_detection, text_option, text_model, text_base_url)
+    kept = [c for c in columns if c not in set(drop)]
+    source = source[kept] if isinstance(source, pd.DataFrame) else source.select(kept)
+    head = source if isinstance(source, pd.DataFrame) else source.head(HEAD_ROWS)
+    text = _text_settings(head, text_column, text_detection, text_option, text_model, text_base_url)
     constraints, _ = read_rules(rules)
     started = time.perf_counter()
     model = TabularARGN(
@@ -183,11 +200,12 @@ def fit(
         device=device,
         random_state=seed,
         verbose=0 if quiet else 1,
-    ).fit(df)
+        memory_budget_mb=memory_budget_mb,
+    ).fit(source)
     model.save(output)
     if not quiet:
         console.print(
-            f"fitted on {len(df):,} rows x {df.shape[1]} columns in "
+            f"fitted on {model.training_['n_rows']:,} rows x {len(kept)} columns in "
             f"{time.perf_counter() - started:.1f} s ({model.training_['epochs']} epochs); "
             f"model saved to [bold]{output}[/]"
         )

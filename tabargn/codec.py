@@ -18,6 +18,7 @@ import torch
 from tabargn.encoding import get_encoding
 from tabargn.encoding.categorical import RARE_PLACEHOLDER
 from tabargn.encoding.categorical import kept_mask as categorical_kept
+from tabargn.encoding.summaries import PartialFolder
 from tabargn.errors import (
     ConditionError,
     InvalidDataError,
@@ -27,7 +28,7 @@ from tabargn.errors import (
 )
 from tabargn.schema import ColumnSpec, restore_dtype, to_kind
 
-__all__ = ["TableCodec", "MODELLED_KINDS", "reduce_column"]
+__all__ = ["TableCodec", "MODELLED_KINDS", "reduce_column", "analyze_chunk", "fit_statistics"]
 
 
 def _is_aware(value) -> bool:
@@ -72,6 +73,90 @@ def reduce_column(
         if fallback.get("kind") == "placeholder":
             spec.categories.append(fallback["value"])
     return stats
+
+
+def analyze_chunk(frame: pd.DataFrame, specs: list[ColumnSpec]) -> dict[str, dict]:
+    """Partial statistics of one chunk of rows: ``{column: partial}`` for every modelled column
+    (the map step of :func:`fit_statistics`; partials merge with
+    :func:`tabargn.encoding.summaries.merge`).
+
+    Raises:
+        UnsupportedDtypeError: A column's values cannot be read as its kind.
+    """
+    out = {}
+    for spec in specs:
+        if spec.kind in MODELLED_KINDS:
+            values = to_kind(frame[spec.name], spec.kind, spec.name, spec)
+            try:
+                out[spec.name] = get_encoding(spec.kind).analyze(values.reset_index(drop=True))
+            except UnsupportedDtypeError as e:
+                raise UnsupportedDtypeError(f"column {spec.name!r}: {e}") from None
+    return out
+
+
+def fit_statistics(
+    chunks,
+    specs: list[ColumnSpec],
+    *,
+    value_protection: bool,
+    rng: np.random.Generator,
+    rare_placeholder: str = RARE_PLACEHOLDER,
+    empty_unseen: bool = False,
+) -> TableCodec:
+    """Fits the codec from a stream of chunks in bounded memory (one pass).
+
+    Each chunk is analyzed (:func:`analyze_chunk`: counts per category, exact values or a
+    quantile summary for numbers, extremes and parts for datetimes), the partials are folded as
+    they come (:class:`tabargn.encoding.summaries.PartialFolder`: memory bounded whatever the
+    number of chunks), and each column is reduced once at the end, where value protection
+    applies (on counts summed over every chunk, so a value rare in the whole table is removed
+    even when it is common in no chunk, and one common only across chunks is kept). Columns are
+    reduced in ``specs`` order, so ``rng`` draws the same thresholds however the rows were cut.
+    Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), section 3.1.
+
+    Args:
+        chunks: Iterable of DataFrames holding every column of ``specs`` (a list, a generator,
+            or already-computed partials as dicts ``{column: partial}``, e.g. from workers).
+        specs: The columns; ``spec.kind`` picks the encoding.
+        value_protection: Remove rare categories and clip extremes (see
+            :mod:`tabargn.encoding.value_protection`).
+        rng: Draws the protection thresholds.
+        rare_placeholder: See :func:`tabargn.encoding.categorical.reduce`.
+        empty_unseen: Turn a modelled column that held no value in any chunk into kind
+            ``"empty"`` (streamed inputs, whose kinds were inferred from the first rows).
+
+    Returns:
+        The fitted :class:`TableCodec`.
+
+    Raises:
+        UnsupportedDtypeError: A column's values cannot be read as its kind.
+    """
+    modelled = [s for s in specs if s.kind in MODELLED_KINDS]
+    folders = {s.name: PartialFolder(s.kind, value_protection=value_protection) for s in modelled}
+    for chunk in chunks:
+        partials = chunk if isinstance(chunk, dict) else analyze_chunk(chunk, modelled)
+        for name, partial in partials.items():
+            folders[name].add(partial)
+    stats = {}
+    for spec in modelled:
+        partials = folders[spec.name].partials()
+        if empty_unseen and not any(_has_values(spec.kind, p) for p in partials):
+            spec.kind = "empty"
+            continue
+        stats[spec.name] = reduce_column(
+            spec,
+            partials,
+            value_protection=value_protection,
+            rng=rng,
+            rare_placeholder=rare_placeholder,
+        )
+    return TableCodec(specs, stats)
+
+
+def _has_values(kind: str, partial: dict) -> bool:
+    if kind == "categorical":
+        return bool(partial["values"]) or int(partial.get("n_pruned", 0)) > 0
+    return int(partial["n"]) + int(partial.get("n_neginf", 0)) + int(partial.get("n_posinf", 0)) > 0
 
 
 def _can_avoid_null(slot) -> bool:
@@ -132,24 +217,16 @@ class TableCodec:
         """Analyzes every modelled column and reduces its stats (value protection applies here).
 
         ``rare_placeholder`` is the output of a categorical column none of whose categories
-        survives value protection (see :func:`tabargn.encoding.categorical.reduce`).
+        survives value protection (see :func:`tabargn.encoding.categorical.reduce`). One chunk:
+        :func:`fit_statistics` with ``[df]``.
         """
-        stats = {}
-        for spec in specs:
-            if spec.kind in MODELLED_KINDS:
-                values = to_kind(df[spec.name], spec.kind, spec.name, spec)
-                try:
-                    partial = get_encoding(spec.kind).analyze(values.reset_index(drop=True))
-                except UnsupportedDtypeError as e:
-                    raise UnsupportedDtypeError(f"column {spec.name!r}: {e}") from None
-                stats[spec.name] = reduce_column(
-                    spec,
-                    [partial],
-                    value_protection=value_protection,
-                    rng=rng,
-                    rare_placeholder=rare_placeholder,
-                )
-        return cls(specs, stats)
+        return fit_statistics(
+            [df],
+            specs,
+            value_protection=value_protection,
+            rng=rng,
+            rare_placeholder=rare_placeholder,
+        )
 
     # ----------------------------------------------------------------- layout
     @property

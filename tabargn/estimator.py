@@ -33,6 +33,7 @@ from tabargn.parquet_output import write_parts
 from tabargn.persistence import load_model, save_model
 from tabargn.schema import validate_frame
 from tabargn.sequential import SequentialModel, fit_sequential, sample_sequential
+from tabargn.table_files import open_table
 
 __all__ = ["TabularARGN"]
 
@@ -101,6 +102,9 @@ class TabularARGN(BaseEstimator):
             training data at fit; stored in the model. Sequential models: rules on event columns
             hold for every generated event, rules on context columns for every generated
             context row (:mod:`tabargn.sequential.rules`).
+        memory_budget_mb: Memory for the data side of a flat fit (default 512): chunks of the
+            input being read and the window of compact training codes (see
+            :mod:`tabargn.out_of_core`); the row count does not change it.
 
     Attributes (after fit):
         seed_: The seed actually used (int).
@@ -142,6 +146,7 @@ class TabularARGN(BaseEstimator):
         verbose: int = 1,
         differential_privacy: dict | None = None,
         constraints: list | None = None,
+        memory_budget_mb: float = 512,
     ) -> None:
         self.model_size = model_size
         self.max_epochs = max_epochs
@@ -161,11 +166,12 @@ class TabularARGN(BaseEstimator):
         self.verbose = verbose
         self.differential_privacy = differential_privacy
         self.constraints = constraints
+        self.memory_budget_mb = memory_budget_mb
 
     # ================================================================== fit
     def fit(
         self,
-        X: pd.DataFrame,
+        X,
         y=None,
         *,
         entity_key: str | None = None,
@@ -176,9 +182,11 @@ class TabularARGN(BaseEstimator):
         """Fits the model on a table, or on events per entity (sequential mode).
 
         Args:
-            X: The training table, ``n_rows >= 2``. Columns may be numeric (int, float, nullable
-                Int64/Float64), boolean, categorical/string/object, or datetime (naive or
-                tz-aware), with missing values anywhere.
+            X: The training table, ``n_rows >= 2``: a DataFrame, or (flat models) a path to a
+                Parquet or CSV file or a directory of them, a ``pyarrow.Table`` or a
+                ``pyarrow.dataset.Dataset``, read in chunks within ``memory_budget_mb``
+                (:mod:`tabargn.out_of_core`). Columns may be numeric, boolean,
+                categorical/string/object, or datetime, with missing values anywhere.
             y: Ignored (scikit-learn compatibility).
             entity_key: Sequential mode: the column of ``X`` naming each event's entity. Events
                 are sorted stably by entity and ``order_by``; entities may have a single event.
@@ -209,7 +217,9 @@ class TabularARGN(BaseEstimator):
             seed = int(np.random.SeedSequence().entropy % (2**31))
         rules = parse_rules(self.constraints)
         if entity_key is None:
-            fitted = fit_flat(validate_frame(X), params, seed, constraints=rules)
+            if isinstance(X, pd.DataFrame):
+                validate_frame(X)
+            fitted = fit_flat(open_table(X), params, seed, constraints=rules)
         else:
             fitted = fit_sequential(
                 X,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tabargn.codec import TableCodec
+from tabargn.codec import TableCodec, fit_statistics
 from tabargn.constrain import Plan, merge_ranges
 from tabargn.constraints import Predicate, check_training
 from tabargn.device import torch_device
@@ -41,8 +42,16 @@ from tabargn.generation import (
     sub_column_proba,
 )
 from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
+from tabargn.out_of_core import (
+    HEAD_ROWS,
+    WINDOW_SHARE,
+    MarginalColumns,
+    chunk_rows,
+    encode_to_disk,
+    infer_specs,
+)
 from tabargn.params import FitParams
-from tabargn.schema import infer_schema
+from tabargn.table_files import TableSource, open_table
 from tabargn.text_columns import (
     detect_text_columns,
     fill_text_columns,
@@ -106,45 +115,64 @@ def _dp_config(params: FitParams):
 
 
 def fit_flat(
-    df: pd.DataFrame, params: FitParams, seed: int, constraints: list | None = None
+    data: TableSource | pd.DataFrame,
+    params: FitParams,
+    seed: int,
+    constraints: list | None = None,
 ) -> FlatModel:
-    """Fits a flat model on a validated frame (:func:`tabargn.schema.validate_frame`).
+    """Fits a flat model on a table of any size (:mod:`tabargn.out_of_core`).
+
+    Statistics from one streaming pass, codes from a second into a compact on-disk matrix
+    (removed after the fit) read by blocks: memory is set by ``params.memory_budget_mb``.
 
     Args:
-        df: The training table, at least 2 rows.
+        data: The training table: a validated frame (:func:`tabargn.schema.validate_frame`) or
+            a :class:`tabargn.table_files.TableSource`, at least 2 rows. Text columns and
+            constraints need it in memory (a DataFrame).
         params: Checked fit settings.
-        seed: Seed of the encoding statistics, the network and the text models.
-        constraints: Rules (:mod:`tabargn.constraints`), checked against ``df`` before
+        seed: Seed of the encoding statistics, the validation split, the network and the text
+            models.
+        constraints: Rules (:mod:`tabargn.constraints`), checked against the data before
             training.
 
     Returns:
         The fitted :class:`FlatModel`.
 
     Raises:
-        InvalidDataError: Fewer than 2 rows, no modellable column, bad DP or text settings.
+        InvalidDataError: Fewer than 2 rows, no modellable column, bad DP or text settings,
+            text columns or constraints on a streamed input.
         OptionalDependencyError: DP-SGD without opacus.
         ConstraintError: A rule the training data breaks (the error names the rows).
     """
-    if len(df) < 2:
+    source = data if isinstance(data, TableSource) else open_table(data)
+    if source.in_memory and len(source.frame) < 2:
         raise InvalidDataError("fit needs at least 2 rows")
     dp = _dp_config(params)
     rng = np.random.default_rng([seed, 0])
-    specs = detect_text_columns(df, infer_schema(df, params.encoding_types), params.encoding_types)
+    head = source.frame if source.in_memory else source.head(HEAD_ROWS)
+    specs = infer_specs(source, head, params.encoding_types)
+    specs = detect_text_columns(head, specs, params.encoding_types)
     if any(s.kind == "text" for s in specs):  # checked before training; fitted after it
         validate_text_settings(params.text_backend, params.text_options)
-    codec = TableCodec.fit(
-        df,
+    if not source.in_memory and (constraints or any(s.kind == "text" for s in specs)):
+        raise InvalidDataError(
+            "text columns and constraints need the table in memory: pass a DataFrame (or "
+            "encoding_types={column: 'categorical'} for a text column)"
+        )
+    rows = chunk_rows(head, params.memory_budget_mb)
+    codec = fit_statistics(
+        source.frames(rows),
         specs,
         value_protection=params.value_protection,
         rng=rng,
         rare_placeholder=params.rare_placeholder,
+        empty_unseen=not source.in_memory,
     )
     if codec.n_sub == 0:
         raise InvalidDataError(
             "no column can be modelled: every column is empty (all values missing)"
         )
-    rules = check_training(constraints or [], df, codec)
-    codes = torch.as_tensor(codec.encode(df))
+    rules = check_training(constraints or [], source.frame, codec) if constraints else []
     hidden, n_layers = MODEL_SIZES[params.model_size]
     config = ModelConfig(
         cardinalities=codec.cardinalities,
@@ -155,36 +183,53 @@ def fit_flat(
         dropout=REGRESSOR_DROPOUT,
         natural_order_share=NATURAL_ORDER_SHARE,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        network = ARGN(config)
-        if dp is None:
-            network.init_marginals(codes)
-            summary = fit_network(network, codes, params.training_config(seed))
-        else:  # DP-SGD (opacus is optional: imported only then)
-            from tabargn.dp_sgd import fit_network_dp
+    training_config = params.training_config(seed)
+    with tempfile.TemporaryDirectory(prefix="tabargn-codes-") as folder:
+        stored = encode_to_disk(
+            source,
+            codec,
+            folder,
+            rows=rows,
+            seed=seed,
+            validation_share=training_config.validation_share,
+            window_bytes=int(params.memory_budget_mb * 2**20 * WINDOW_SHARE),
+        )
+        n_rows = stored.shape[0]
+        if n_rows < 2:
+            raise InvalidDataError("fit needs at least 2 rows")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = ARGN(config)
+            if dp is None:
+                network.init_marginals(MarginalColumns(stored))
+                summary = fit_network(network, stored, training_config)
+            else:  # DP-SGD (opacus is optional: imported only then) samples rows in memory
+                from tabargn.dp_sgd import fit_network_dp
 
-            summary = fit_network_dp(network, codes, params.training_config(seed), dp)
+                codes = np.concatenate([stored.train.to_array(), stored.validation.to_array()])
+                summary = fit_network_dp(network, torch.as_tensor(codes), training_config, dp)
     network.to(torch_device(params.device))  # inference runs where training ran
-    training = {**summary, "n_rows": len(df)}
+    training = {**summary, "n_rows": int(n_rows)}
     text_started = time.perf_counter()
-    text_models = fit_text_models(
-        df,
-        specs,
-        backend=params.text_backend,
-        options=params.text_options,
-        seed=seed,
-        verbose=params.verbose,
-        device=params.device,
-        codec=codec if params.value_protection else None,
-    )
+    text_models = {}
+    if source.in_memory:
+        text_models = fit_text_models(
+            source.frame,
+            specs,
+            backend=params.text_backend,
+            options=params.text_options,
+            seed=seed,
+            verbose=params.verbose,
+            device=params.device,
+            codec=codec if params.value_protection else None,
+        )
     if text_models:
         training["text_columns"] = list(text_models)
         training["text_seconds"] = round(time.perf_counter() - text_started, 3)
     return FlatModel(
         codec=codec,
         network=network.eval(),
-        feature_names=[str(c) for c in df.columns],
+        feature_names=[str(c) for c in source.columns],
         training=training,
         text_models=text_models,
         constraints=rules,

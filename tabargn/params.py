@@ -86,6 +86,7 @@ class FitParams:
     num_nodes: int = 1
     verbose: int = 1
     differential_privacy: Any = None
+    memory_budget_mb: float = 512
 
     @classmethod
     def from_params(cls, params: dict) -> FitParams:
@@ -109,6 +110,11 @@ class FitParams:
         _integer("num_nodes", self.num_nodes, low=1)
         _integer("verbose", self.verbose, low=0)
         _positive("max_time", self.max_time, "seconds")
+        _positive("memory_budget_mb", self.memory_budget_mb, "megabytes")
+        if self.memory_budget_mb is None or self.memory_budget_mb < 16:
+            raise InvalidDataError(
+                f"memory_budget_mb must be a number >= 16, got {self.memory_budget_mb!r}"
+            )
         _positive("learning_rate", self.learning_rate, "learning rate, e.g. 3e-3")
         if not isinstance(self.value_protection, bool | np.bool_):
             raise InvalidDataError(

@@ -292,6 +292,8 @@ def reduce(
     """
     merged: dict[tuple, list] = {}
     n_null = 0
+    # rows of values a bounded summary dropped (tabargn.encoding.summaries): they encode to RARE
+    n_pruned = sum(int(p.get("n_pruned", 0)) for p in partials)
     for part in partials:
         n_null += int(part["n_null"])
         for value, count in zip(part["values"], part["counts"], strict=True):
@@ -308,14 +310,15 @@ def reduce(
         rare = rare_mask([c for _, c in items], k)
         kept = [item for item, r in zip(items, rare, strict=True) if not r]
         if not kept:
-            unique = all(c == 1 for _, c in items)
+            most = max([int(p.get("max_pruned", 0)) for p in partials] or [0])
+            unique = all(c == 1 for _, c in items) and most <= 1
             shape = learn_shape([v for v, _ in items], k) if unique else None
             fallback = (
                 {"kind": "key", **shape}
                 if shape is not None
                 else {"kind": "placeholder", "value": str(placeholder)}
             )
-        has_rare = len(kept) < len(items)
+        has_rare = len(kept) < len(items) or n_pruned > 0
         items = kept
     has_null = n_null > 0
     offset = int(has_null) + int(has_rare)
