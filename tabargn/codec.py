@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tabargn.dp_statistics import StatisticsBudget, is_integer_column, reduce_column_dp
 from tabargn.encoding import get_encoding
 from tabargn.encoding.categorical import RARE_PLACEHOLDER
 from tabargn.encoding.categorical import kept_mask as categorical_kept
@@ -65,13 +66,19 @@ def reduce_column(
     stats = enc.reduce(
         partials, value_protection=value_protection, rng=rng, placeholder=rare_placeholder
     )
-    if value_protection and spec.categories is not None:
+    if value_protection:
+        _keep_spec_categories(spec, stats)
+    return stats
+
+
+def _keep_spec_categories(spec: ColumnSpec, stats: dict) -> None:
+    """Drops the categories the stats did not keep from a pandas ``category`` column's spec."""
+    if spec.categories is not None:
         keep = {str(v) for v in stats["categories"]}
         spec.categories = [c for c in spec.categories if str(c) in keep]
         fallback = stats.get("fallback") or {}
         if fallback.get("kind") == "placeholder":
             spec.categories.append(fallback["value"])
-    return stats
 
 
 def _can_avoid_null(slot) -> bool:
@@ -128,16 +135,34 @@ class TableCodec:
         value_protection: bool,
         rng: np.random.Generator,
         rare_placeholder: str = RARE_PLACEHOLDER,
+        dp: StatisticsBudget | None = None,
     ) -> TableCodec:
         """Analyzes every modelled column and reduces its stats (value protection applies here).
 
         ``rare_placeholder`` is the output of a categorical column none of whose categories
-        survives value protection (see :func:`tabargn.encoding.categorical.reduce`).
+        survives value protection (see :func:`tabargn.encoding.categorical.reduce`). With
+        ``dp`` (a :class:`tabargn.dp_statistics.StatisticsBudget`), every column's stats are
+        released by DP mechanisms instead, which replace value protection's thresholds.
         """
         stats = {}
+        if dp is not None:
+            epsilon, delta = dp.per_column([s.kind for s in specs if s.kind in MODELLED_KINDS])
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
                 values = to_kind(df[spec.name], spec.kind, spec.name, spec)
+                if dp is not None:
+                    stats[spec.name] = reduce_column_dp(
+                        spec,
+                        values.reset_index(drop=True),
+                        integer=is_integer_column(df[spec.name]),
+                        epsilon=epsilon,
+                        delta=delta,
+                        rng=rng,
+                        placeholder=rare_placeholder,
+                    )
+                    if spec.kind == "categorical":
+                        _keep_spec_categories(spec, stats[spec.name])
+                    continue
                 try:
                     partial = get_encoding(spec.kind).analyze(values.reset_index(drop=True))
                 except UnsupportedDtypeError as e:
@@ -234,7 +259,9 @@ class TableCodec:
             values = to_kind(df[name], s.spec.kind, name, s.spec).reset_index(drop=True)
             present = values.notna().to_numpy()
             if missing_is_null and not present.all():
-                if not s.has_null:
+                # under DP "has missing values" is a noisy count: a few can be left out, and
+                # encode to the column's code 0 like any value outside its fitted stats
+                if not s.has_null and "dp" not in s.stats:
                     raise InvalidDataError(
                         f"column {name!r} has missing values, but had none in training"
                     )

@@ -87,14 +87,14 @@ class TabularARGN(BaseEstimator):
         num_nodes: Machines for multi-node DDP (default 1).
         random_state: Seed covering fit and sample; None draws one (stored as ``seed_``).
         verbose: 0 silent, 1 progress bars.
-        differential_privacy: None (default) or a dict to train the network with DP-SGD (needs
-            ``pip install "tabargn[dp]"``): ``max_epsilon`` (default 5.0), ``delta`` (1e-5),
+        differential_privacy: None (default) or a dict for end-to-end differential privacy
+            (needs ``pip install "tabargn[dp]"``), flat and sequential: ``max_epsilon`` (total,
+            default 5.0), ``delta`` (1e-5), ``statistics_epsilon`` (spent on DP encoding
+            statistics, :mod:`tabargn.dp_statistics`; default ``min(1, max_epsilon / 4)``),
             ``max_grad_norm`` (1.0), ``noise_multiplier`` (None: calibrated so that
-            ``max_epochs`` epochs spend ``max_epsilon``); ``True`` takes the defaults. DP mode
-            trains on all rows for ``max_epochs`` epochs (no validation split, no early
-            stopping) and reports the spent ``epsilon`` and ``delta`` in ``training_``. The
-            encoding statistics (categories, bins, ranges) are *not* covered by the guarantee;
-            see :mod:`tabargn.dp_sgd`.
+            ``max_epochs`` epochs spend the rest, :mod:`tabargn.dp_sgd`); ``True`` takes the
+            defaults. DP mode trains on all rows for ``max_epochs`` epochs (no validation
+            split, no early stopping); ``privacy_`` reports the total and its split.
         constraints: Rules every generated row satisfies (:mod:`tabargn.constraints`):
             ``FixedCombinations``, ``Inequality``, ``Range``, ``Sum`` (enforced by construction)
             and ``Predicate`` (by rejection), as objects or their dicts. Checked against the
@@ -107,6 +107,9 @@ class TabularARGN(BaseEstimator):
         feature_names_in_: Column names seen in fit (ndarray of str).
         n_features_in_: Number of columns seen in fit.
         training_: Training summary (epochs, best validation loss, seconds, ...).
+        privacy_: With ``differential_privacy``, the guarantee spent: ``epsilon``, ``delta``
+            (totals, ``epsilon <= max_epsilon``) and their statistics / training split; None
+            without it.
         text_models_: Text column -> fitted ``llm_text.TextColumnModel`` (empty without text
             columns). Text columns are not in the network: each text is generated after the
             row's tabular columns, conditioned on them.
@@ -582,6 +585,11 @@ class TabularARGN(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")
+
+    @property
+    def privacy_(self) -> dict | None:
+        self._check_fitted()
+        return self.training_.get("privacy")
 
     @property
     def modelled_columns(self) -> list[str]:

@@ -106,7 +106,11 @@ def _dp_config(params: FitParams):
 
 
 def fit_flat(
-    df: pd.DataFrame, params: FitParams, seed: int, constraints: list | None = None
+    df: pd.DataFrame,
+    params: FitParams,
+    seed: int,
+    constraints: list | None = None,
+    dp_budget: tuple | None = None,
 ) -> FlatModel:
     """Fits a flat model on a validated frame (:func:`tabargn.schema.validate_frame`).
 
@@ -116,6 +120,8 @@ def fit_flat(
         seed: Seed of the encoding statistics, the network and the text models.
         constraints: Rules (:mod:`tabargn.constraints`), checked against ``df`` before
             training.
+        dp_budget: ``(StatisticsBudget, DPConfig)`` replacing the split of
+            ``params.differential_privacy`` (the sequential engine's entity model).
 
     Returns:
         The fitted :class:`FlatModel`.
@@ -128,6 +134,9 @@ def fit_flat(
     if len(df) < 2:
         raise InvalidDataError("fit needs at least 2 rows")
     dp = _dp_config(params)
+    stats_budget = None
+    if dp is not None:  # end-to-end DP: statistics and training share the budget
+        stats_budget, dp = dp_budget or dp.split()
     rng = np.random.default_rng([seed, 0])
     specs = detect_text_columns(df, infer_schema(df, params.encoding_types), params.encoding_types)
     if any(s.kind == "text" for s in specs):  # checked before training; fitted after it
@@ -138,6 +147,7 @@ def fit_flat(
         value_protection=params.value_protection,
         rng=rng,
         rare_placeholder=params.rare_placeholder,
+        dp=stats_budget,
     )
     if codec.n_sub == 0:
         raise InvalidDataError(
@@ -162,9 +172,11 @@ def fit_flat(
             network.init_marginals(codes)
             summary = fit_network(network, codes, params.training_config(seed))
         else:  # DP-SGD (opacus is optional: imported only then)
-            from tabargn.dp_sgd import fit_network_dp
+            from tabargn.dp_sgd import fit_network_dp, privacy_summary
 
             summary = fit_network_dp(network, codes, params.training_config(seed), dp)
+            summary["privacy"] = privacy_summary(stats_budget, summary)
+            summary.update(epsilon=summary["privacy"]["epsilon"], delta=summary["privacy"]["delta"])
     network.to(torch_device(params.device))  # inference runs where training ran
     training = {**summary, "n_rows": len(df)}
     text_started = time.perf_counter()
