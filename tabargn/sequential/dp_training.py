@@ -113,7 +113,7 @@ def per_entity_gradients(
 def _padded(codes, offsets, lengths, entities):
     """Codes ``[B, T, C]`` of the given entities, padded with their last event."""
     length = lengths[entities]
-    t = int(length.max())
+    t = max(int(length.max()), 2)  # the history encoder needs two steps to shift by one
     steps = torch.arange(t)[None, :].clamp(max=(length - 1)[:, None])
     return codes[offsets[entities][:, None] + steps], length
 
