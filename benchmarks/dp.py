@@ -38,7 +38,7 @@ METRICS = ("univariate_accuracy", "bivariate_accuracy", "detection_score")
 
 def _splits(adult_rows: int, work: Path) -> dict:
     rng = np.random.default_rng(0)
-    adult = pd.read_parquet(DATA / "adult.parquet")
+    adult = pd.read_parquet(DATA / "adult.parquet").drop(columns="split")
     order = rng.permutation(len(adult))
     train = adult.iloc[order[:adult_rows]].reset_index(drop=True)
     hold = adult.iloc[order[adult_rows : adult_rows + 5000]].reset_index(drop=True)

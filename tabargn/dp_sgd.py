@@ -1,23 +1,23 @@
-"""Optional differentially private training (DP-SGD) of the flat :class:`~tabargn.model.ARGN`.
+"""Differentially private training (DP-SGD) of the flat :class:`~tabargn.model.ARGN`, and the
+budget of an end-to-end DP fit.
 
-What is private, and what is not
---------------------------------
-Only the *network weights* are trained with DP-SGD (Abadi et al., 2016, "Deep Learning with
-Differential Privacy", CCS): each row's gradient is clipped to an L2 norm of at most
-``max_grad_norm``, the clipped gradients of a batch are summed, and Gaussian noise of standard
-deviation ``noise_multiplier * max_grad_norm`` is added before the optimizer step. The privacy
-loss is tracked by opacus's Rényi-DP accountant (Mironov, 2017, "Rényi Differential Privacy",
-CSF; with the sampled-Gaussian analysis of Mironov, Talwar and Zhang, 2019) and reported as the
-``(epsilon, delta)`` actually spent.
-
-The **encoding statistics are computed from the data outside DP**: the column kinds, the kept
-categories, the quantile bin edges and the value ranges of numbers and datetimes. Value
-protection (rare categories removed, ranges clipped to the k-th extreme values) limits what
-they reveal about single rows, but it is *not* a differential-privacy guarantee, and the
-reported epsilon does not cover it. (mostlyai-engine, the reference implementation, goes
-further: with DP on it draws those statistics from noisy histograms with a separate
-``value_protection_epsilon``.) For an end-to-end guarantee, fit the encoders on public data or
-pass a schema whose categories and ranges are public knowledge.
+What is private
+---------------
+With ``differential_privacy`` the whole fit is DP (end to end): the *encoding statistics*
+(kept categories, numeric and datetime bounds, quantile bins, sequence lengths) are released by
+DP mechanisms (:mod:`tabargn.dp_statistics`), and the *network weights* are trained with DP-SGD
+(Abadi et al., 2016, "Deep Learning with Differential Privacy", CCS): each row's gradient is
+clipped to an L2 norm of at most ``max_grad_norm``, the clipped gradients of a batch are
+summed, and Gaussian noise of standard deviation ``noise_multiplier * max_grad_norm`` is added
+before the optimizer step. The training's privacy loss is tracked by opacus's Rényi-DP
+accountant (Mironov, 2017, "Rényi Differential Privacy", CSF; with the sampled-Gaussian
+analysis of Mironov, Talwar and Zhang, 2019). :meth:`DPConfig.split` divides ``max_epsilon``
+between the statistics (``statistics_epsilon``, default ``min(1, max_epsilon / 4)``) and the
+training, and ``delta`` in halves; :func:`privacy_summary` adds the parts up (basic
+composition), so the reported total never exceeds ``max_epsilon``. Sequential models train
+with entity-level DP-SGD (:mod:`tabargn.sequential.dp_training`). What stays public: column
+names, dtypes and kinds (infer them from the schema, or pass ``encoding_types``), the number of
+rows or entities.
 
 Choices
 -------
@@ -34,7 +34,10 @@ Choices
   gradients in memory. The inputs and outputs of the layers are captured with a
   ``TorchFunctionMode``, so :mod:`tabargn.model` stays unchanged; a parameter used in an
   unexpected way raises instead of being mis-clipped. :func:`per_sample_gradients` materializes
-  the per-row gradients for tests and checks.
+  the per-row gradients for tests, which check them against single-row backward passes and
+  ``torch.func`` (``vmap`` over ``grad``). opacus's ``register_grad_sampler`` was the other
+  route; it hooks leaf modules, while the ARGN uses its batched parameters inside one module's
+  forward, so it would need the same per-use bookkeeping this module already has.
 * **Accounting with opacus** (``opacus.accountants.RDPAccountant``; the noise multiplier for a
   target epsilon from ``opacus.accountants.utils.get_noise_multiplier``): a maintained,
   reviewed implementation beats our own. RDP rather than PRV because PRV is numerically fragile

@@ -214,3 +214,28 @@ def test_sequential_dp_fit_reports_total_epsilon():
     assert model.training_["n_train_entities"] == n_entities
     out = model.sample(n_entities=20)
     assert set(out.columns) == set(events.columns)
+
+
+def test_statistics_budget_must_leave_training_budget():
+    from tabargn.dp_sgd import DPConfig
+    from tabargn.errors import InvalidDataError
+
+    assert DPConfig.from_param({"max_epsilon": 4.0}).statistics_share() == 1.0
+    assert DPConfig.from_param({"max_epsilon": 2.0}).statistics_share() == 0.5
+    with pytest.raises(InvalidDataError, match="statistics_epsilon"):
+        DPConfig.from_param({"max_epsilon": 1.0, "statistics_epsilon": 1.0})
+
+
+def test_too_few_entities_for_dp_lengths_is_a_typed_error():
+    from tabargn.errors import InvalidDataError
+
+    events = pd.DataFrame({"id": np.repeat(np.arange(20), 3), "v": np.arange(60) % 4})
+    model = TabularARGN(
+        model_size="small",
+        max_epochs=1,
+        random_state=0,
+        verbose=0,
+        differential_privacy={"max_epsilon": 1.0, "statistics_epsilon": 0.1},
+    )
+    with pytest.raises(InvalidDataError, match="sequence lengths"):
+        model.fit(events, entity_key="id")

@@ -30,7 +30,12 @@ from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel, fit_flat
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
-from tabargn.sequential.prepare import SequenceMeta, fit_event_codec, prepare_training
+from tabargn.sequential.prepare import (
+    LENGTH,
+    SequenceMeta,
+    fit_event_codec,
+    prepare_training,
+)
 from tabargn.sequential.text import history_context, text_specs
 from tabargn.sequential.training import fit_sequence_network
 from tabargn.text_columns import fit_text_models, validate_text_settings
@@ -204,6 +209,13 @@ def fit_sequential(
         seed=int(rng.integers(0, 2**31)),
         dp_budget=dp and (dp["entity_statistics"], dp["entity_training"]),
     )
+
+    if dp and entity_model.codec.stats[LENGTH].get("protected"):
+        raise InvalidDataError(
+            f"differential_privacy: {len(prepared.lengths)} entities are too few for the "
+            "statistics budget to release sequence lengths (no DP bound cleared its noise); "
+            "raise statistics_epsilon or fit on more entities"
+        )
 
     # 2. the sequence network
     entity_codes = torch.as_tensor(entity_model.codec.encode(prepared.entities))
