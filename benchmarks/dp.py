@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,7 +96,8 @@ def main() -> None:
             if "entity_key" in spec:
                 cmd += ["--entity-key", spec["entity_key"], "--order-by", spec["order_by"]]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             rec = {"dataset": name, "generator": gen, "wall_s": time.perf_counter() - t0}
             if proc.returncode != 0:
                 rec["error"] = proc.stderr[-2000:]

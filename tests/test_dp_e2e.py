@@ -187,7 +187,7 @@ def test_flat_dp_budget_is_split_and_capped(tmp_path):
     assert TabularARGN(verbose=0).fit(df.iloc[:50]).privacy_ is None
 
 
-def test_sequential_dp_fit_reports_total_epsilon():
+def test_sequential_dp_fit_reports_total_epsilon(tmp_path):
     rng = np.random.default_rng(0)
     n_entities = 150
     lengths = rng.integers(1, 5, n_entities)
@@ -214,6 +214,8 @@ def test_sequential_dp_fit_reports_total_epsilon():
     assert model.training_["n_train_entities"] == n_entities
     out = model.sample(n_entities=20)
     assert set(out.columns) == set(events.columns)
+    model.save(tmp_path / "seq")
+    assert TabularARGN.load(tmp_path / "seq").privacy_ == p
 
 
 def test_statistics_budget_must_leave_training_budget():
