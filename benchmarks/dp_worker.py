@@ -74,8 +74,15 @@ def main() -> None:
     else:
         from mostlyai.engine import TabularARGN
 
+        from mostlyai.engine.domain import DifferentialPrivacyConfig
+
         workspace = os.path.join(a.out, "mostlyai-workspace")
-        kw = {"random_state": a.seed, "workspace_dir": workspace, "differential_privacy": dp}
+        kw = {
+            "random_state": a.seed,
+            "workspace_dir": workspace,
+            # its analysis reads attributes: the config object, not a dict
+            "differential_privacy": DifferentialPrivacyConfig(**dp),
+        }
         if a.epochs:
             kw["max_epochs"] = a.epochs
         if a.entity_key:

@@ -142,16 +142,17 @@ class TableCodec:
         ``rare_placeholder`` is the output of a categorical column none of whose categories
         survives value protection (see :func:`tabargn.encoding.categorical.reduce`). With
         ``dp`` (a :class:`tabargn.dp_statistics.StatisticsBudget`), every column's stats are
-        released by DP mechanisms instead, which replace value protection's thresholds.
+        released by DP mechanisms instead, which replace value protection's thresholds; their
+        noisy distributions stay on the codec as ``dp_releases`` (not saved).
         """
-        stats = {}
+        stats, releases = {}, {}
         if dp is not None:
             epsilon, delta = dp.per_column([s.kind for s in specs if s.kind in MODELLED_KINDS])
         for spec in specs:
             if spec.kind in MODELLED_KINDS:
                 values = to_kind(df[spec.name], spec.kind, spec.name, spec)
                 if dp is not None:
-                    stats[spec.name] = reduce_column_dp(
+                    stats[spec.name], releases[spec.name] = reduce_column_dp(
                         spec,
                         values.reset_index(drop=True),
                         integer=is_integer_column(df[spec.name]),
@@ -174,7 +175,9 @@ class TableCodec:
                     rng=rng,
                     rare_placeholder=rare_placeholder,
                 )
-        return cls(specs, stats)
+        codec = cls(specs, stats)
+        codec.dp_releases = releases  # transient: the network's initial marginals under DP
+        return codec
 
     # ----------------------------------------------------------------- layout
     @property

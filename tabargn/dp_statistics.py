@@ -64,6 +64,8 @@ __all__ = [
     "dp_datetime",
     "reduce_column_dp",
     "is_integer_column",
+    "Release",
+    "sample_releases",
 ]
 
 LOG_BINS = 64
@@ -230,6 +232,49 @@ def is_integer_column(column: pd.Series) -> bool:
     return bool(pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
 
 
+RARE_SENTINEL = "\x00tabargn-removed"
+"""Stands for every value the selection removed (it encodes to RARE)."""
+
+
+@dataclass
+class Release:
+    """The noisy distribution a column's DP stats were cut from (DP: post-processing is free).
+
+    Not saved with the model: it initializes the network's output biases
+    (:func:`sample_releases`), as the non-private fit does from the data.
+
+    Attributes:
+        values: Values (categories, numeric points, timestamps).
+        weights: Their noisy, non-negative masses, ``[len(values)]``.
+        nulls: The noisy count of missing values (clipped at 0).
+    """
+
+    values: list
+    weights: np.ndarray
+    nulls: float
+
+
+def sample_releases(releases: dict, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` rows drawn column by column from the released distributions (independently).
+
+    Encoded by the codec, they give the network's initial marginals
+    (:meth:`tabargn.model.ARGN.init_marginals`) without reading the data again.
+    """
+    out = {}
+    for name, r in releases.items():
+        weights = np.r_[np.asarray(r.weights, dtype=np.float64), r.nulls]
+        if weights.sum() <= 0:
+            weights = np.ones(len(weights))
+        pick = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        column = np.empty(n, dtype=object)
+        values = np.empty(len(r.values) + 1, dtype=object)
+        values[: len(r.values)] = r.values
+        values[-1] = None
+        column[:] = values[pick]
+        out[name] = column
+    return pd.DataFrame(out)
+
+
 # ====================================================================== per kind
 def dp_categorical(
     values: pd.Series, epsilon: float, delta: float, rng: np.random.Generator, placeholder: str
@@ -241,8 +286,9 @@ def dp_categorical(
     counts = np.asarray(partial["counts"], dtype=np.float64)
     noisy = counts + rng.laplace(0.0, scale, size=len(counts))
     keep = noisy >= tau
+    has_null, nulls = _noisy_nulls(partial["n_null"], epsilon, rng)
     selected = {
-        "n_null": _noisy_nulls(partial["n_null"], epsilon, rng),
+        "n_null": has_null,
         "values": [v for v, k in zip(partial["values"], keep, strict=True) if k],
         "counts": [int(round(c)) for c in noisy[keep]],
     }
@@ -250,17 +296,22 @@ def dp_categorical(
         [selected], value_protection=False, rng=rng, placeholder=placeholder, selected=True
     )
     stats["dp"] = {"epsilon": epsilon, "delta": delta, "threshold": tau}
-    return stats
+    kept = noisy[keep].clip(min=0)
+    rest = max(len(values) - kept.sum() - nulls, 0.0)  # the row count is public
+    release = Release([*selected["values"], RARE_SENTINEL], np.r_[kept, rest], nulls)
+    return stats, release
 
 
-def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> int:
-    """1 when a Laplace-noised count of missing values clears ``3 / epsilon``, else 0.
+def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> tuple[int, float]:
+    """``(1 when a Laplace-noised count of missing values clears 3 / epsilon else 0, the noisy
+    count clipped at 0)``.
 
     Missing values are one more cell of the column's noisy histogram (a row is missing or has a
     value), so the count costs no extra epsilon (parallel composition); the candidate is
     public, so any cut is valid.
     """
-    return int(n_null + rng.laplace(0.0, 1.0 / epsilon) >= 3.0 / epsilon)
+    noisy = n_null + rng.laplace(0.0, 1.0 / epsilon)
+    return int(noisy >= 3.0 / epsilon), max(float(noisy), 0.0)
 
 
 def _protected_empty(kind_reduce, n_null_partial: dict) -> dict:
@@ -270,7 +321,7 @@ def _protected_empty(kind_reduce, n_null_partial: dict) -> dict:
 def dp_numeric(values: pd.Series, integer: bool, epsilon: float, rng: np.random.Generator) -> dict:
     """Numeric stats from DP bounds and a DP histogram (see the module docstring)."""
     x = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    n_null = _noisy_nulls(int(np.isnan(x).sum()), epsilon / 2, rng)
+    n_null, nulls = _noisy_nulls(int(np.isnan(x).sum()), epsilon / 2, rng)
     x = x[np.isfinite(x)]
     empty = {"n": 0, "n_null": n_null, "values": [], "weights": []}
     lo, hi = _widen(*approx_bounds(x, epsilon / 2, rng))
@@ -291,7 +342,9 @@ def dp_numeric(values: pd.Series, integer: bool, epsilon: float, rng: np.random.
         }
         stats = numeric.reduce([partial], value_protection=False, rng=rng)
     stats["dp"] = {"epsilon": epsilon}
-    return stats
+    if stats.get("protected"):
+        return stats, Release([], np.array([]), nulls)
+    return stats, Release(list(points[keep]), weights[keep], nulls)
 
 
 _DAY_NS = 86_400 * 10**9
@@ -300,14 +353,14 @@ _DAY_NS = 86_400 * 10**9
 def dp_datetime(values: pd.Series, epsilon: float, rng: np.random.Generator) -> dict:
     """Datetime stats from DP bounds (in days) and a noisy time-of-day count."""
     ns, null, tz = datetime._to_ns(values)
-    n_null = _noisy_nulls(int(null.sum()), epsilon / 3, rng)
+    n_null, nulls = _noisy_nulls(int(null.sum()), epsilon / 3, rng)
     ns = ns[~null]
     empty = {"n": 0, "n_null": n_null, "tz": tz, "low": [], "high": [], "parts": {}}
     days = ns / _DAY_NS
     lo, hi = _widen(*approx_bounds(days, epsilon / 3, rng))
-    span = None
+    span, points, weights = None, np.array([]), np.array([])
     if lo is not None:
-        _, _, span = _noisy_cells(days, lo, hi, False, epsilon / 3, rng)
+        points, weights, span = _noisy_cells(days, lo, hi, False, epsilon / 3, rng)
     if span is None:
         stats = _protected_empty(datetime.reduce, empty)
     else:
@@ -322,7 +375,10 @@ def dp_datetime(values: pd.Series, epsilon: float, rng: np.random.Generator) -> 
         partial = {"n": len(ns), "n_null": n_null, "tz": tz, "low": [lo_ns], "high": [hi_ns]}
         stats = datetime.reduce([partial | {"parts": parts}], value_protection=False, rng=rng)
     stats["dp"] = {"epsilon": epsilon}
-    return stats
+    stamps = pd.to_datetime(np.round(points * _DAY_NS).astype(np.int64))
+    if tz is not None:
+        stamps = stamps.tz_localize("UTC").tz_convert(tz)
+    return stats, Release(list(stamps), weights, nulls)
 
 
 def reduce_column_dp(
@@ -347,7 +403,8 @@ def reduce_column_dp(
         placeholder: Output of a categorical column with no selected category.
 
     Returns:
-        Stats in the format of the kind's ``reduce``, plus ``"dp"`` (what was spent).
+        ``(stats, release)``: stats in the format of the kind's ``reduce`` plus ``"dp"`` (what
+        was spent), and the noisy distribution they were cut from (:class:`Release`).
     """
     if spec.kind == "categorical":
         return dp_categorical(values, epsilon, delta, rng, placeholder)

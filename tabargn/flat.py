@@ -173,6 +173,11 @@ def fit_flat(
             summary = fit_network(network, codes, params.training_config(seed))
         else:  # DP-SGD (opacus is optional: imported only then)
             from tabargn.dp_sgd import fit_network_dp, privacy_summary
+            from tabargn.dp_statistics import sample_releases
+
+            # marginals from the released statistics (post-processing), not from the rows
+            fake = sample_releases(codec.dp_releases, min(len(df), 20_000), rng)
+            network.init_marginals(torch.as_tensor(codec.encode(fake)))
 
             summary = fit_network_dp(network, codes, params.training_config(seed), dp)
             summary["privacy"] = privacy_summary(stats_budget, summary)
