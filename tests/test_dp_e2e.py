@@ -241,3 +241,23 @@ def test_too_few_entities_for_dp_lengths_is_a_typed_error():
     )
     with pytest.raises(InvalidDataError, match="sequence lengths"):
         model.fit(events, entity_key="id")
+
+
+def test_dp_datetime_bounds_and_round_trip():
+    rng = np.random.default_rng(0)
+    n = 3000
+    stamps = pd.Timestamp("2001-01-01") + pd.to_timedelta(rng.integers(0, 3650, n), unit="D")
+    df = pd.DataFrame({"when": stamps})
+    df.loc[0, "when"] = pd.Timestamp("1700-01-01")  # one outlier
+    codec = TableCodec.fit(
+        df,
+        infer_schema(df, None),
+        value_protection=True,
+        rng=np.random.default_rng(2),
+        dp=StatisticsBudget(4.0, 1e-6),
+    )
+    st = codec.stats["when"]
+    assert st["mode"] == "parts" and "hour" not in st["parts"]  # dates only
+    assert pd.Timestamp(st["min"]) > pd.Timestamp("1900-01-01")
+    out = codec.decode(codec.encode(df.iloc[1:200]), np.random.default_rng(0))["when"]
+    assert out.notna().all() and (out.dt.normalize() == out).all()
