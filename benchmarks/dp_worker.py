@@ -73,7 +73,6 @@ def main() -> None:
         syn = model.sample(n_entities=a.n) if a.entity_key else model.sample(n_samples=a.n)
     else:
         from mostlyai.engine import TabularARGN
-
         from mostlyai.engine.domain import DifferentialPrivacyConfig
 
         workspace = os.path.join(a.out, "mostlyai-workspace")
