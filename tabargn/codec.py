@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tabargn.dp_statistics import StatisticsBudget, release_columns
 from tabargn.encoding import get_encoding
 from tabargn.encoding.categorical import RARE_PLACEHOLDER
 from tabargn.encoding.categorical import kept_mask as categorical_kept
@@ -26,7 +27,7 @@ from tabargn.errors import (
     UnknownValueError,
     UnsupportedDtypeError,
 )
-from tabargn.schema import ColumnSpec, restore_dtype, to_kind
+from tabargn.schema import ColumnSpec, keep_spec_categories, restore_dtype, to_kind
 
 __all__ = ["TableCodec", "MODELLED_KINDS", "reduce_column", "analyze_chunk", "fit_statistics"]
 
@@ -66,12 +67,8 @@ def reduce_column(
     stats = enc.reduce(
         partials, value_protection=value_protection, rng=rng, placeholder=rare_placeholder
     )
-    if value_protection and spec.categories is not None:
-        keep = {str(v) for v in stats["categories"]}
-        spec.categories = [c for c in spec.categories if str(c) in keep]
-        fallback = stats.get("fallback") or {}
-        if fallback.get("kind") == "placeholder":
-            spec.categories.append(fallback["value"])
+    if value_protection:
+        keep_spec_categories(spec, stats)
     return stats
 
 
@@ -213,20 +210,30 @@ class TableCodec:
         value_protection: bool,
         rng: np.random.Generator,
         rare_placeholder: str = RARE_PLACEHOLDER,
+        dp: StatisticsBudget | None = None,
     ) -> TableCodec:
         """Analyzes every modelled column and reduces its stats (value protection applies here).
 
         ``rare_placeholder`` is the output of a categorical column none of whose categories
         survives value protection (see :func:`tabargn.encoding.categorical.reduce`). One chunk:
-        :func:`fit_statistics` with ``[df]``.
+        :func:`fit_statistics` with ``[df]``. With ``dp`` (a
+        :class:`tabargn.dp_statistics.StatisticsBudget`), every column's stats are released by
+        DP mechanisms instead, which replace value protection's thresholds; their noisy
+        distributions stay on the codec as ``dp_releases`` (not saved).
         """
-        return fit_statistics(
-            [df],
-            specs,
-            value_protection=value_protection,
-            rng=rng,
-            rare_placeholder=rare_placeholder,
-        )
+        if dp is None:
+            return fit_statistics(
+                [df],
+                specs,
+                value_protection=value_protection,
+                rng=rng,
+                rare_placeholder=rare_placeholder,
+            )
+        modelled = [s for s in specs if s.kind in MODELLED_KINDS]
+        stats, releases = release_columns(df, modelled, dp, rng, rare_placeholder)
+        codec = cls(specs, stats)
+        codec.dp_releases = releases  # transient: the network's initial marginals under DP
+        return codec
 
     # ----------------------------------------------------------------- layout
     @property
@@ -311,7 +318,9 @@ class TableCodec:
             values = to_kind(df[name], s.spec.kind, name, s.spec).reset_index(drop=True)
             present = values.notna().to_numpy()
             if missing_is_null and not present.all():
-                if not s.has_null:
+                # under DP "has missing values" is a noisy count: a few can be left out, and
+                # encode to the column's code 0 like any value outside its fitted stats
+                if not s.has_null and "dp" not in s.stats:
                     raise InvalidDataError(
                         f"column {name!r} has missing values, but had none in training"
                     )

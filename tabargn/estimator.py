@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,16 @@ from sklearn.base import BaseEstimator
 
 from tabargn.codec import MODELLED_KINDS
 from tabargn.constraints import parse_rules
-from tabargn.device import check_device, torch_device
 from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 from tabargn.flat import (
     FlatModel,
-    fit_flat,
     impute_rows,
     log_prob_rows,
     predict_proba_rows,
     sample_rows,
 )
-from tabargn.generation import network_device, sampling_stream
+from tabargn.flat_fit import fit_flat
+from tabargn.generation import networks_on, sampling_stream
 from tabargn.params import FitParams, check_seed
 from tabargn.parquet_output import write_parts
 from tabargn.persistence import load_model, save_model
@@ -88,14 +86,14 @@ class TabularARGN(BaseEstimator):
         num_nodes: Machines for multi-node DDP (default 1).
         random_state: Seed covering fit and sample; None draws one (stored as ``seed_``).
         verbose: 0 silent, 1 progress bars.
-        differential_privacy: None (default) or a dict to train the network with DP-SGD (needs
-            ``pip install "tabargn[dp]"``): ``max_epsilon`` (default 5.0), ``delta`` (1e-5),
+        differential_privacy: None (default) or a dict for end-to-end differential privacy
+            (needs ``pip install "tabargn[dp]"``), flat and sequential: ``max_epsilon`` (total,
+            default 5.0), ``delta`` (1e-5), ``statistics_epsilon`` (spent on DP encoding
+            statistics, :mod:`tabargn.dp_statistics`; default ``min(1, max_epsilon / 4)``),
             ``max_grad_norm`` (1.0), ``noise_multiplier`` (None: calibrated so that
-            ``max_epochs`` epochs spend ``max_epsilon``); ``True`` takes the defaults. DP mode
-            trains on all rows for ``max_epochs`` epochs (no validation split, no early
-            stopping) and reports the spent ``epsilon`` and ``delta`` in ``training_``. The
-            encoding statistics (categories, bins, ranges) are *not* covered by the guarantee;
-            see :mod:`tabargn.dp_sgd`.
+            ``max_epochs`` epochs spend the rest, :mod:`tabargn.dp_sgd`); ``True`` takes the
+            defaults. DP mode trains on all rows for ``max_epochs`` epochs (no validation
+            split, no early stopping); ``privacy_`` reports the total and its split.
         constraints: Rules every generated row satisfies (:mod:`tabargn.constraints`):
             ``FixedCombinations``, ``Inequality``, ``Range``, ``Sum`` (enforced by construction)
             and ``Predicate`` (by rejection), as objects or their dicts. Checked against the
@@ -113,6 +111,9 @@ class TabularARGN(BaseEstimator):
         feature_names_in_: Column names seen in fit (ndarray of str).
         n_features_in_: Number of columns seen in fit.
         training_: Training summary (epochs, best validation loss, seconds, ...).
+        privacy_: With ``differential_privacy``, the guarantee spent: ``epsilon``, ``delta``
+            (totals, ``epsilon <= max_epsilon``) and their statistics / training split; None
+            without it.
         text_models_: Text column -> fitted ``llm_text.TextColumnModel`` (empty without text
             columns). Text columns are not in the network: each text is generated after the
             row's tabular columns, conditioned on them.
@@ -291,30 +292,13 @@ class TabularARGN(BaseEstimator):
             raise InvalidDataError(f"{what} is not available for sequential models")
         return fitted
 
-    @contextlib.contextmanager
-    def _inference_device(self, device: str | None) -> Iterator[None]:
-        """Runs one inference call on ``device`` (None: where the networks are); the networks
-        go back to their device afterwards.
-
-        Raises:
-            DeviceError: A device this machine does not have.
-        """
-        if device is None:
-            yield
-            return
-        target = torch_device(check_device(device))
+    def _inference_device(self, device: str | None):
+        """Context manager: one inference call on ``device`` (None: where the networks are)."""
         fitted = self._fitted()
         networks = [self.network_]
         if isinstance(fitted, SequentialModel):
             networks.append(fitted.entity_model.network)
-        homes = [network_device(n) for n in networks]
-        try:
-            for network in networks:
-                network.to(target)
-            yield
-        finally:
-            for network, home in zip(networks, homes, strict=True):
-                network.to(home)
+        return networks_on(networks, device)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
@@ -593,6 +577,11 @@ class TabularARGN(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")
+
+    @property
+    def privacy_(self) -> dict | None:
+        self._check_fitted()
+        return self.training_.get("privacy")
 
     @property
     def modelled_columns(self) -> list[str]:

@@ -16,18 +16,15 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
-from tabargn.codec import TableCodec, fit_statistics
+from tabargn.codec import TableCodec
 from tabargn.constrain import Plan, merge_ranges
-from tabargn.constraints import Predicate, check_training
-from tabargn.device import torch_device
+from tabargn.constraints import Predicate
 from tabargn.errors import (
     ConditionError,
     ConstraintError,
@@ -41,29 +38,14 @@ from tabargn.generation import (
     row_log_prob,
     sub_column_proba,
 )
-from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
-from tabargn.out_of_core import (
-    HEAD_ROWS,
-    WINDOW_SHARE,
-    MarginalColumns,
-    chunk_rows,
-    encode_to_disk,
-    infer_specs,
-)
-from tabargn.params import FitParams
-from tabargn.table_files import TableSource, open_table
+from tabargn.model import ARGN
 from tabargn.text_columns import (
-    detect_text_columns,
     fill_text_columns,
-    fit_text_models,
-    validate_text_settings,
 )
-from tabargn.training import fit_network
 
 __all__ = [
     "NATURAL_ORDER_SHARE",
     "FlatModel",
-    "fit_flat",
     "check_sampling_args",
     "check_columns",
     "generation_order",
@@ -100,140 +82,6 @@ class FlatModel:
     training: dict
     text_models: dict = field(default_factory=dict)
     constraints: list = field(default_factory=list)
-
-
-# ====================================================================== fit
-def _dp_config(params: FitParams):
-    """The validated DP-SGD settings, or None; raises early when opacus is missing."""
-    if not params.uses_dp:
-        return None
-    from tabargn.dp_sgd import DPConfig, require_opacus
-
-    config = DPConfig.from_param(params.differential_privacy)
-    require_opacus()
-    return config
-
-
-def fit_flat(
-    data: TableSource | pd.DataFrame,
-    params: FitParams,
-    seed: int,
-    constraints: list | None = None,
-) -> FlatModel:
-    """Fits a flat model on a table of any size (:mod:`tabargn.out_of_core`).
-
-    Statistics from one streaming pass, codes from a second into a compact on-disk matrix
-    (removed after the fit) read by blocks: memory is set by ``params.memory_budget_mb``.
-
-    Args:
-        data: The training table: a validated frame (:func:`tabargn.schema.validate_frame`) or
-            a :class:`tabargn.table_files.TableSource`, at least 2 rows. Text columns and
-            constraints need it in memory (a DataFrame).
-        params: Checked fit settings.
-        seed: Seed of the encoding statistics, the validation split, the network and the text
-            models.
-        constraints: Rules (:mod:`tabargn.constraints`), checked against the data before
-            training.
-
-    Returns:
-        The fitted :class:`FlatModel`.
-
-    Raises:
-        InvalidDataError: Fewer than 2 rows, no modellable column, bad DP or text settings,
-            text columns or constraints on a streamed input.
-        OptionalDependencyError: DP-SGD without opacus.
-        ConstraintError: A rule the training data breaks (the error names the rows).
-    """
-    source = data if isinstance(data, TableSource) else open_table(data)
-    if source.in_memory and len(source.frame) < 2:
-        raise InvalidDataError("fit needs at least 2 rows")
-    dp = _dp_config(params)
-    rng = np.random.default_rng([seed, 0])
-    head = source.frame if source.in_memory else source.head(HEAD_ROWS)
-    specs = infer_specs(source, head, params.encoding_types)
-    specs = detect_text_columns(head, specs, params.encoding_types)
-    if any(s.kind == "text" for s in specs):  # checked before training; fitted after it
-        validate_text_settings(params.text_backend, params.text_options)
-    if not source.in_memory and (constraints or any(s.kind == "text" for s in specs)):
-        raise InvalidDataError(
-            "text columns and constraints need the table in memory: pass a DataFrame (or "
-            "encoding_types={column: 'categorical'} for a text column)"
-        )
-    rows = chunk_rows(head, params.memory_budget_mb)
-    codec = fit_statistics(
-        source.frames(rows),
-        specs,
-        value_protection=params.value_protection,
-        rng=rng,
-        rare_placeholder=params.rare_placeholder,
-        empty_unseen=not source.in_memory,
-    )
-    if codec.n_sub == 0:
-        raise InvalidDataError(
-            "no column can be modelled: every column is empty (all values missing)"
-        )
-    rules = check_training(constraints or [], source.frame, codec) if constraints else []
-    hidden, n_layers = MODEL_SIZES[params.model_size]
-    config = ModelConfig(
-        cardinalities=codec.cardinalities,
-        column_of=codec.column_of,
-        position=codec.position,
-        hidden=hidden,
-        n_layers=n_layers,
-        dropout=REGRESSOR_DROPOUT,
-        natural_order_share=NATURAL_ORDER_SHARE,
-    )
-    training_config = params.training_config(seed)
-    with tempfile.TemporaryDirectory(prefix="tabargn-codes-") as folder:
-        stored = encode_to_disk(
-            source,
-            codec,
-            folder,
-            rows=rows,
-            seed=seed,
-            validation_share=training_config.validation_share,
-            window_bytes=int(params.memory_budget_mb * 2**20 * WINDOW_SHARE),
-        )
-        n_rows = stored.shape[0]
-        if n_rows < 2:
-            raise InvalidDataError("fit needs at least 2 rows")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            network = ARGN(config)
-            if dp is None:
-                network.init_marginals(MarginalColumns(stored))
-                summary = fit_network(network, stored, training_config)
-            else:  # DP-SGD (opacus is optional: imported only then) samples rows in memory
-                from tabargn.dp_sgd import fit_network_dp
-
-                codes = np.concatenate([stored.train.to_array(), stored.validation.to_array()])
-                summary = fit_network_dp(network, torch.as_tensor(codes), training_config, dp)
-    network.to(torch_device(params.device))  # inference runs where training ran
-    training = {**summary, "n_rows": int(n_rows)}
-    text_started = time.perf_counter()
-    text_models = {}
-    if source.in_memory:
-        text_models = fit_text_models(
-            source.frame,
-            specs,
-            backend=params.text_backend,
-            options=params.text_options,
-            seed=seed,
-            verbose=params.verbose,
-            device=params.device,
-            codec=codec if params.value_protection else None,
-        )
-    if text_models:
-        training["text_columns"] = list(text_models)
-        training["text_seconds"] = round(time.perf_counter() - text_started, 3)
-    return FlatModel(
-        codec=codec,
-        network=network.eval(),
-        feature_names=[str(c) for c in source.columns],
-        training=training,
-        text_models=text_models,
-        constraints=rules,
-    )
 
 
 # ====================================================================== checks

@@ -9,16 +9,20 @@ time, each from ``P(x_i | known)`` (TabularARGN paper, section 3.3, "flexible ge
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from tabargn.device import check_device, torch_device
 from tabargn.model import ARGN
 
 __all__ = [
     "Constraint",
     "network_device",
+    "networks_on",
     "sampling_stream",
     "draw_generators",
     "default_batch_rows",
@@ -267,3 +271,28 @@ def sub_column_proba(
         for s in range(0, codes.shape[0], batch_size)
     ]
     return torch.cat(parts)
+
+
+@contextmanager
+def networks_on(networks: list[torch.nn.Module], device: str | None) -> Iterator[None]:
+    """Moves ``networks`` to ``device`` for one inference call, and back to where they were.
+
+    Args:
+        networks: The networks of one model.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``; None leaves them.
+
+    Raises:
+        DeviceError: A device this machine does not have.
+    """
+    if device is None:
+        yield
+        return
+    target = torch_device(check_device(device))
+    homes = [network_device(n) for n in networks]
+    try:
+        for network in networks:
+            network.to(target)
+        yield
+    finally:
+        for network, home in zip(networks, homes, strict=True):
+            network.to(home)

@@ -84,3 +84,13 @@ def infer_schema(
             spec.ordered = bool(s.dtype.ordered)
         specs.append(spec)
     return specs
+
+
+def keep_spec_categories(spec: ColumnSpec, stats: dict) -> None:
+    """Drops the categories the stats did not keep from a pandas ``category`` column's spec."""
+    if spec.categories is not None:
+        keep = {str(v) for v in stats["categories"]}
+        spec.categories = [c for c in spec.categories if str(c) in keep]
+        fallback = stats.get("fallback") or {}
+        if fallback.get("kind") == "placeholder":
+            spec.categories.append(fallback["value"])

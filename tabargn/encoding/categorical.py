@@ -270,6 +270,7 @@ def reduce(
     value_protection: bool,
     rng: np.random.Generator,
     placeholder: str = RARE_PLACEHOLDER,
+    selected: bool = False,
 ) -> dict:
     """Merges partial statistics into the final stats of the column.
 
@@ -284,6 +285,10 @@ def reduce(
         value_protection: Whether to drop rare categories.
         rng: Random generator (draws ``k``).
         placeholder: Output of a column with no kept category and no key shape.
+        selected: The partials hold only categories already selected by a differentially
+            private mechanism (:mod:`tabargn.dp_statistics`): every other value encodes to RARE,
+            and a column with none decodes to ``placeholder`` (no key shape: learning it would
+            read the raw values).
 
     Returns:
         JSON-serializable stats: ``kind``, ``has_null``, ``has_rare``, ``categories`` (kept values
@@ -320,6 +325,10 @@ def reduce(
             )
         has_rare = len(kept) < len(items) or n_pruned > 0
         items = kept
+    elif selected:
+        has_rare = True
+        if not items:
+            fallback = {"kind": "placeholder", "value": str(placeholder)}
     has_null = n_null > 0
     offset = int(has_null) + int(has_rare)
     n_codes = max(offset + len(items), 1)

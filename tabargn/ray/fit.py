@@ -1,6 +1,6 @@
 """Distributed fit: statistics as a map over blocks and a reduce, encoding, Ray Train.
 
-The steps follow the local engine (:func:`tabargn.flat.fit_flat`), with the whole table
+The steps follow the local engine (:func:`tabargn.flat_fit.fit_flat`), with the whole table
 replaced by a ``ray.data.Dataset``:
 
 1. Column kinds come from the first :data:`HEAD_ROWS` rows (:func:`tabargn.schema.infer_schema`);
@@ -109,7 +109,7 @@ def fit_codec(ds, specs: list[ColumnSpec], params: FitParams, seed: int) -> tupl
 
     The reduce uses the local fit's random stream ``np.random.default_rng([seed, 0])`` and
     column order, so the codec (value protection included) equals
-    ``TableCodec.fit(whole table, ...)`` of :func:`tabargn.flat.fit_flat`.
+    ``TableCodec.fit(whole table, ...)`` of :func:`tabargn.flat_fit.fit_flat`.
 
     Returns:
         ``(codec, n_rows)``.

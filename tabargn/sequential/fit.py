@@ -26,11 +26,17 @@ from tabargn.codec import TableCodec
 from tabargn.device import torch_device
 from tabargn.encoding.value_protection import K_MAX
 from tabargn.errors import InvalidDataError
-from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel, fit_flat
+from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
+from tabargn.flat_fit import fit_flat
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
-from tabargn.sequential.prepare import SequenceMeta, fit_event_codec, prepare_training
+from tabargn.sequential.prepare import (
+    LENGTH,
+    SequenceMeta,
+    fit_event_codec,
+    prepare_training,
+)
 from tabargn.sequential.rules import check_event_rules, check_rows, split_rules
 from tabargn.sequential.text import history_context, text_specs
 from tabargn.sequential.training import fit_sequence_network
@@ -70,6 +76,63 @@ class SequentialModel:
         return self.meta.context_key is not None
 
 
+# ====================================================================== DP
+ENTITY_TRAINING_SHARE = 1 / 3
+"""Share of the DP training epsilon spent on the entity model (the rest: the sequences)."""
+
+
+ENTITY_STATISTICS_SHARE = 1 / 3
+"""Least share of the DP statistics epsilon spent on the entity table (lengths, context)."""
+
+
+def _dp_budgets(params: FitParams, prepared) -> dict | None:
+    """The four parts of a sequential model's DP budget, or None without DP.
+
+    The statistics budget is split between the entity and event tables in proportion to
+    their columns (the entity table gets at least :data:`ENTITY_STATISTICS_SHARE`); the training budget between the entity model
+    (:data:`ENTITY_TRAINING_SHARE`) and the sequence network. All parts add up (basic
+    composition), so the total is at most ``max_epsilon``.
+    """
+    if not params.uses_dp:
+        return None
+    from tabargn.dp_sgd import DPConfig, require_opacus
+    from tabargn.dp_statistics import StatisticsBudget
+
+    config = DPConfig.from_param(params.differential_privacy)
+    require_opacus()
+    stats, entity_training = config.split(ENTITY_TRAINING_SHARE)
+    _, sequence_training = config.split(1 - ENTITY_TRAINING_SHARE)
+    n_entity = len(prepared.entities.columns)
+    # at least a third for the entity table: its sequence lengths decide every sequence
+    share = max(ENTITY_STATISTICS_SHARE, n_entity / (n_entity + len(prepared.events.columns)))
+    return {
+        "statistics": stats,
+        "entity_statistics": StatisticsBudget(stats.epsilon * share, stats.delta * share),
+        "event_statistics": StatisticsBudget(
+            stats.epsilon * (1 - share), stats.delta * (1 - share)
+        ),
+        "entity_training": entity_training,
+        "sequence_training": sequence_training,
+    }
+
+
+def _privacy(dp: dict, entity_training: dict, sequence_training: dict) -> dict:
+    """The total guarantee: statistics + entity model + sequence network (basic composition)."""
+    entity = entity_training["privacy"]
+    training_epsilon = entity["training_epsilon"] + sequence_training["training_epsilon"]
+    training_delta = entity["training_delta"] + sequence_training["training_delta"]
+    return {
+        "epsilon": float(dp["statistics"].epsilon + training_epsilon),
+        "delta": float(dp["statistics"].delta + training_delta),
+        "statistics_epsilon": float(dp["statistics"].epsilon),
+        "statistics_delta": float(dp["statistics"].delta),
+        "training_epsilon": float(training_epsilon),
+        "training_delta": float(training_delta),
+        "entity_model_training_epsilon": float(entity["training_epsilon"]),
+        "sequence_training_epsilon": float(sequence_training["training_epsilon"]),
+    }
+
+
 # ====================================================================== fit
 def fit_sequential(
     events: pd.DataFrame,
@@ -97,14 +160,13 @@ def fit_sequential(
 
     Raises:
         InvalidDataError: The errors of :func:`tabargn.sequential.prepare.prepare_training`,
-            no modellable event column, or differential privacy (not supported for sequences).
+            no modellable event column, or text columns under differential privacy.
         ConstraintError: A rule the training events or context break (naming the rows), or
             one that spans both tables or is built on the entity key or the order column.
     """
-    if params.uses_dp:
-        raise InvalidDataError("differential_privacy is not supported for sequential models")
     prepared = prepare_training(events, entity_key, order_by, context, context_key)
-    if params.value_protection and len(prepared.lengths) < 2 * K_MAX:
+    dp = _dp_budgets(params, prepared)
+    if dp is None and params.value_protection and len(prepared.lengths) < 2 * K_MAX:
         # the entity model's length and start columns keep no value under 2k entities
         raise InvalidDataError(
             f"value protection needs at least {2 * K_MAX} entities to model sequence lengths "
@@ -124,9 +186,15 @@ def fit_sequential(
         value_protection=params.value_protection,
         rng=rng,
         rare_placeholder=params.rare_placeholder,
+        dp=dp and dp["event_statistics"],
     )
     if codec.n_sub == 0:
         raise InvalidDataError("no event column can be modelled (all empty)")
+    if text_specs(codec) and dp:
+        raise InvalidDataError(
+            "differential_privacy does not cover text columns (their language models train on "
+            f"the raw texts): drop {text_specs(codec)} or type them categorical"
+        )
     if text_specs(codec):  # checked before training; fitted after it
         validate_text_settings(params.text_backend, params.text_options)
     event_rules = check_event_rules(event_rules, events, codec)
@@ -148,13 +216,22 @@ def fit_sequential(
         strategy=params.strategy,
         num_nodes=params.num_nodes,
         verbose=params.verbose,
+        differential_privacy=params.differential_privacy,
     )
     entity_model = fit_flat(
         prepared.entities,
         entity_params,
         seed=int(rng.integers(0, 2**31)),
         constraints=context_rules,
+        dp_budget=dp and (dp["entity_statistics"], dp["entity_training"]),
     )
+
+    if dp and entity_model.codec.stats[LENGTH].get("protected"):
+        raise InvalidDataError(
+            f"differential_privacy: {len(prepared.lengths)} entities are too few for the "
+            "statistics budget to release sequence lengths (no DP bound cleared its noise); "
+            "raise statistics_epsilon or fit on more entities"
+        )
 
     # 2. the sequence network
     entity_codes = torch.as_tensor(entity_model.codec.encode(prepared.entities))
@@ -180,15 +257,30 @@ def fit_sequential(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = SequenceNetwork(config)
-        summary = fit_sequence_network(
-            network,
-            codes,
-            offsets,
-            lengths,
-            entity_codes,
-            params.training_config(seed),
-            window=meta.window,
-        )
+        if dp is None:
+            summary = fit_sequence_network(
+                network,
+                codes,
+                offsets,
+                lengths,
+                entity_codes,
+                params.training_config(seed),
+                window=meta.window,
+            )
+        else:  # entity-level DP-SGD
+            from tabargn.sequential.dp_training import fit_sequence_network_dp
+
+            summary = fit_sequence_network_dp(
+                network,
+                codes,
+                offsets,
+                lengths,
+                entity_codes,
+                params.training_config(seed),
+                dp["sequence_training"],
+            )
+            summary["privacy"] = _privacy(dp, entity_model.training, summary)
+            summary.update(epsilon=summary["privacy"]["epsilon"], delta=summary["privacy"]["delta"])
     network.to(torch_device(params.device))  # inference runs where training ran
     training = {
         **summary,

@@ -1,0 +1,448 @@
+"""Differentially private encoding statistics: what the codec learns from the data under DP.
+
+With ``differential_privacy`` on, every statistic the encoders read from the training rows is
+released by a DP mechanism, so the reported epsilon covers the whole model, not only the
+network weights (the design of mostlyai-engine's ``value_protection_epsilon``, made stricter
+here: categories are selected with a threshold calibrated to delta, and the quantile bins are
+DP too). The statistics budget ``(epsilon_s, delta_s)`` of a table is split evenly over its
+modelled columns (basic composition, Dwork and Roth 2014, theorem 3.16: one row touches every
+column once); inside a column:
+
+* **Categorical: noisy category selection** ("Laplace threshold", the stability-based
+  histogram of Korolova et al. 2009 and Bun, Nissim and Stemmer 2016; unknown-domain analysis
+  of Rogers 2023): every distinct value's count gets Laplace noise of scale ``1 / epsilon_c``
+  and is kept when the noisy count reaches a threshold ``tau``, chosen so that a value held by
+  one row survives with probability at most ``delta_c``. The kept values' noisy counts are
+  stored; every other value encodes to RARE. ``tau`` comes from OpenDP's proof-backed privacy
+  map of ``make_laplace_threshold`` (a binary search on it), never from a formula typed here.
+* **Numeric: DP bounds, then DP quantile bins.** Half of the column's epsilon finds the
+  bounds from a Laplace-noised histogram over symmetric powers of two (SmartNoise's
+  ``approx_bounds``, as in mostlyai-engine): the lowest and highest bins whose noisy count
+  clears a failure-probability threshold. The rest releases a Laplace-noised histogram on a
+  public grid between those bounds (its cell count adapts to ``n_rows * epsilon``); the
+  ordinary numeric reduce then cuts its quantile bins from that noisy distribution (mass spread
+  evenly inside each cell), so bins, atoms and the discrete mode are post-processing. Integer
+  columns (by dtype, public) keep integer grids; float columns are decoded without a detected
+  decimal grid (detecting one reads the raw values).
+* **Datetime:** the bounds as for numbers (in days), a noisy count deciding whether times of
+  day vary (else dates only); sub-second parts are not modelled under DP.
+* **Sequence lengths** are a numeric column of the entity table and get DP bounds and bins the
+  same way (one row per entity). Event columns of sequential tables count one randomly chosen
+  event per entity, so one entity changes each count by at most one.
+
+Structural facts are treated as public, not released: the column names and dtypes, the number
+of rows (opacus makes the same assumption for the sampling rate). Whether a column has missing
+values is a noisy count too (one more cell of its histogram: no extra epsilon).
+
+Library choice: **OpenDP** (0.16) calibrates the thresholds: its privacy maps carry published
+proofs, which is what matters in a threshold. The noise itself is drawn from the fit's seeded
+NumPy generator, so ``random_state`` still reproduces a fit; OpenDP's samplers are
+cryptographically seeded and cannot be. Like opacus without ``secure_mode`` this does not resist
+an attacker exploiting floating-point noise sampling (Mironov 2012). IBM's diffprivlib (0.6.6)
+was the other candidate; it fails to import with scikit-learn 1.9 (``sklearn.tree._tree.DOUBLE``
+is gone).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tabargn.encoding import categorical, datetime, numeric
+from tabargn.errors import OptionalDependencyError
+from tabargn.schema import keep_spec_categories, to_kind
+
+__all__ = [
+    "StatisticsBudget",
+    "require_opendp",
+    "laplace_threshold",
+    "approx_bounds",
+    "dp_categorical",
+    "dp_numeric",
+    "dp_datetime",
+    "reduce_column_dp",
+    "is_integer_column",
+    "Release",
+    "sample_releases",
+]
+
+LOG_BINS = 64
+"""Log-histogram bins per sign for the bounds: ``[2^(j-1), 2^j)``, j = 1..63, plus ``[0, 1)``."""
+MAX_CELLS = 512
+"""Most cells of the noisy histogram the quantile bins are cut from."""
+MIN_CELLS = 4
+ROWS_PER_NOISE = 20.0
+"""Expected rows per cell, in units of the noise scale: ``cells = n * eps / ROWS_PER_NOISE``."""
+POINTS_PER_CELL = 16
+"""A cell's noisy mass is spread over this many evenly spaced points (fewer for integers)."""
+
+
+def require_opendp():
+    """Imports ``opendp.prelude`` with the ``contrib`` features, or raises a typed error."""
+    try:
+        import opendp.prelude as dp
+    except ImportError:
+        raise OptionalDependencyError(
+            'differential_privacy needs the optional opendp package: pip install "tabargn[dp]"'
+        ) from None
+    dp.enable_features("contrib")
+    return dp
+
+
+@dataclass(frozen=True)
+class StatisticsBudget:
+    """The DP budget of one table's encoding statistics.
+
+    Attributes:
+        epsilon: Total epsilon of the table's statistics, split evenly over its columns.
+        delta: Total delta, split evenly over its categorical columns (the only ones using it).
+    """
+
+    epsilon: float
+    delta: float
+
+    def per_column(self, kinds: list[str]) -> tuple[float, float]:
+        """``(epsilon, delta)`` of each column of a table whose modelled columns are ``kinds``."""
+        n_cat = sum(k == "categorical" for k in kinds)
+        return self.epsilon / max(len(kinds), 1), self.delta / max(n_cat, 1)
+
+
+# ====================================================================== mechanisms
+def laplace_threshold(scale: float, delta: float) -> float:
+    """Smallest threshold with which noisy-count selection has failure probability ``delta``.
+
+    Uses OpenDP's privacy map of ``make_laplace_threshold`` for one row added or removed (one
+    count changes by one), searched by bisection on the threshold.
+
+    Args:
+        scale: Laplace scale of the count noise (``1 / epsilon``).
+        delta: Target delta, in (0, 1).
+
+    Returns:
+        The threshold ``tau`` (a float, counts below it are not released).
+    """
+    dp = require_opendp()
+    domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=float, nan=False))
+    metric = dp.l01inf_distance(dp.absolute_distance(T=float))
+
+    def delta_of(tau: float) -> float:
+        m = dp.m.make_laplace_threshold(domain, metric, scale=float(scale), threshold=float(tau))
+        return float(m.map((1, 1.0, 1.0))[1])
+
+    low, high = 1.0, 2.0 + scale * 2.0
+    while delta_of(high) > delta:
+        low, high = high, high * 2
+    for _ in range(40):
+        mid = (low + high) / 2
+        if delta_of(mid) > delta:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def _log_edges() -> np.ndarray:
+    pos = np.concatenate([[0.0], 2.0 ** np.arange(0, LOG_BINS)])
+    return np.concatenate([-pos[:0:-1], pos])
+
+
+def approx_bounds(x: np.ndarray, epsilon: float, rng: np.random.Generator):
+    """DP bounds of finite values ``x`` from a noisy histogram over signed powers of two.
+
+    SmartNoise's ``approx_bounds`` (as in mostlyai-engine; D. Desfontaines, "Lowering the cost
+    of anonymization", 2020, section 5.4): Laplace noise of scale ``1 / epsilon`` on every bin
+    (one row changes one bin by one), then the lowest and highest bins whose noisy count clears
+    the threshold of a failure probability from 1e-8 up to ``1 / (2 * bins)``.
+
+    Returns:
+        ``(low, high)`` bin edges (floats), or ``(None, None)`` when no bin clears it.
+    """
+    edges = _log_edges()
+    counts, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
+    n_bins = len(counts)
+    noisy = counts + rng.laplace(0.0, 1.0 / epsilon, size=n_bins)
+    beta = 1e-8
+    while beta <= 1 / (2 * n_bins):
+        # P(an empty bin's noise exceeds k) = beta / n_bins per bin
+        k = math.log(n_bins / (2 * beta)) / epsilon
+        above = np.nonzero(noisy > k)[0]
+        if len(above):
+            return float(edges[above[0]]), float(edges[above[-1] + 1])
+        beta *= 10
+    return None, None
+
+
+def _widen(lo, hi):
+    """The bounds one log bin wider on each side (post-processing): a bin holding too few rows
+    to clear the bounds threshold can still clear the finer histogram's trimming."""
+    if lo is None:
+        return lo, hi
+    lo = lo * 2 if lo < -1 else (-1.0 if lo < 0 else (lo / 2 if lo >= 2 else 0.0))
+    hi = hi * 2 if hi > 1 else (1.0 if hi > 0 else (hi / 2 if hi <= -2 else 0.0))
+    return lo, hi
+
+
+def _noisy_cells(x, lo, hi, integer, epsilon, rng):
+    """Noisy histogram of ``x`` on a public grid in ``[lo, hi]``: ``(points, weights, span)``.
+
+    The grid has ``n * epsilon / ROWS_PER_NOISE`` cells (clamped to ``MIN_CELLS..MAX_CELLS``,
+    ``n`` being public); cells at either end whose noisy count is below ``log(cells)`` noise
+    scales are trimmed, negative counts become zero, and each cell's mass is spread evenly over
+    points inside it (its integers for integer columns).
+    """
+    n_cells = int(np.clip(len(x) * epsilon / ROWS_PER_NOISE, MIN_CELLS, MAX_CELLS))
+    if integer:
+        lo, hi = math.floor(lo), math.ceil(hi)
+        n_cells = min(n_cells, hi - lo + 1)
+        edges = np.unique(np.round(np.linspace(lo, hi + 1, n_cells + 1)))
+    else:
+        edges = np.linspace(lo, hi, n_cells + 1)
+    n_cells = len(edges) - 1
+    counts, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
+    noisy = counts + rng.laplace(0.0, 1.0 / epsilon, size=n_cells)
+    cut = math.log(max(n_cells, 2)) / epsilon
+    strong = np.nonzero(noisy >= cut)[0]
+    if not len(strong):
+        return np.array([]), np.array([]), None
+    first, last = strong[0], strong[-1]
+    points, weights = [], []
+    for i in range(first, last + 1):
+        mass = max(float(noisy[i]), 0.0)
+        if integer:
+            inside = np.arange(edges[i], edges[i + 1])
+            if len(inside) > POINTS_PER_CELL:
+                inside = np.unique(
+                    np.round(np.linspace(edges[i], edges[i + 1] - 1, POINTS_PER_CELL))
+                )
+        else:
+            inside = edges[i] + (edges[i + 1] - edges[i]) * (np.arange(POINTS_PER_CELL) + 0.5) / (
+                POINTS_PER_CELL
+            )
+        points.append(inside)
+        weights.append(np.full(len(inside), mass / len(inside)))
+    span = (float(edges[first]), float(edges[last + 1]))
+    return np.concatenate(points), np.concatenate(weights), span
+
+
+def is_integer_column(column: pd.Series) -> bool:
+    """Whether a column's dtype holds integers (or booleans): public, it is the schema."""
+    dtype = column.dtype
+    return bool(pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+RARE_SENTINEL = "\x00tabargn-removed"
+"""Stands for every value the selection removed (it encodes to RARE)."""
+
+
+@dataclass
+class Release:
+    """The noisy distribution a column's DP stats were cut from (DP: post-processing is free).
+
+    Not saved with the model: it initializes the network's output biases
+    (:func:`sample_releases`), as the non-private fit does from the data.
+
+    Attributes:
+        values: Values (categories, numeric points, timestamps).
+        weights: Their noisy, non-negative masses, ``[len(values)]``.
+        nulls: The noisy count of missing values (clipped at 0).
+    """
+
+    values: list
+    weights: np.ndarray
+    nulls: float
+
+
+def sample_releases(releases: dict, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` rows drawn column by column from the released distributions (independently).
+
+    Encoded by the codec, they give the network's initial marginals
+    (:meth:`tabargn.model.ARGN.init_marginals`) without reading the data again.
+    """
+    out = {}
+    for name, r in releases.items():
+        weights = np.r_[np.asarray(r.weights, dtype=np.float64), r.nulls]
+        if weights.sum() <= 0:
+            weights = np.ones(len(weights))
+        pick = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        column = np.empty(n, dtype=object)
+        values = np.empty(len(r.values) + 1, dtype=object)
+        values[: len(r.values)] = r.values
+        values[-1] = None
+        column[:] = values[pick]
+        out[name] = column
+    return pd.DataFrame(out)
+
+
+# ====================================================================== per kind
+def dp_categorical(
+    values: pd.Series, epsilon: float, delta: float, rng: np.random.Generator, placeholder: str
+) -> dict:
+    """Categorical stats by noisy category selection (see the module docstring)."""
+    partial = categorical.analyze(values)
+    scale = 1.0 / epsilon
+    tau = laplace_threshold(scale, delta)
+    counts = np.asarray(partial["counts"], dtype=np.float64)
+    noisy = counts + rng.laplace(0.0, scale, size=len(counts))
+    keep = noisy >= tau
+    has_null, nulls = _noisy_nulls(partial["n_null"], epsilon, rng)
+    selected = {
+        "n_null": has_null,
+        "values": [v for v, k in zip(partial["values"], keep, strict=True) if k],
+        "counts": [int(round(c)) for c in noisy[keep]],
+    }
+    stats = categorical.reduce(
+        [selected], value_protection=False, rng=rng, placeholder=placeholder, selected=True
+    )
+    stats["dp"] = {"epsilon": epsilon, "delta": delta, "threshold": tau}
+    kept = noisy[keep].clip(min=0)
+    rest = max(len(values) - kept.sum() - nulls, 0.0)  # the row count is public
+    release = Release([*selected["values"], RARE_SENTINEL], np.r_[kept, rest], nulls)
+    return stats, release
+
+
+def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> tuple[int, float]:
+    """``(1 when a Laplace-noised count of missing values clears 3 / epsilon else 0, the noisy
+    count clipped at 0)``.
+
+    Missing values are one more cell of the column's noisy histogram (a row is missing or has a
+    value), so the count costs no extra epsilon (parallel composition); the candidate is
+    public, so any cut is valid.
+    """
+    noisy = n_null + rng.laplace(0.0, 1.0 / epsilon)
+    return int(noisy >= 3.0 / epsilon), max(float(noisy), 0.0)
+
+
+def _protected_empty(kind_reduce, n_null_partial: dict) -> dict:
+    return kind_reduce([n_null_partial], value_protection=False, rng=None) | {"protected": True}
+
+
+def dp_numeric(values: pd.Series, integer: bool, epsilon: float, rng: np.random.Generator) -> dict:
+    """Numeric stats from DP bounds and a DP histogram (see the module docstring)."""
+    x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    n_null, nulls = _noisy_nulls(int(np.isnan(x).sum()), epsilon / 2, rng)
+    x = x[np.isfinite(x)]
+    empty = {"n": 0, "n_null": n_null, "values": [], "weights": []}
+    lo, hi = _widen(*approx_bounds(x, epsilon / 2, rng))
+    points = np.array([])
+    if lo is not None:
+        points, weights, _ = _noisy_cells(x, lo, hi, integer, epsilon / 2, rng)
+    if not len(points) or weights.sum() <= 0:
+        stats = _protected_empty(numeric.reduce, empty)
+    else:
+        keep = weights > 0
+        partial = {
+            "n": int(len(x)),
+            "n_null": n_null,
+            "decimals": 0 if integer else None,
+            "gcd": 1,
+            "values": numeric.plain_values(points[keep], integer),
+            "weights": [float(w) for w in weights[keep]],
+        }
+        stats = numeric.reduce([partial], value_protection=False, rng=rng)
+    stats["dp"] = {"epsilon": epsilon}
+    if stats.get("protected"):
+        return stats, Release([], np.array([]), nulls)
+    return stats, Release(list(points[keep]), weights[keep], nulls)
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def dp_datetime(values: pd.Series, epsilon: float, rng: np.random.Generator) -> dict:
+    """Datetime stats from DP bounds (in days) and a noisy time-of-day count."""
+    ns, null, tz = datetime._to_ns(values)
+    n_null, nulls = _noisy_nulls(int(null.sum()), epsilon / 3, rng)
+    ns = ns[~null]
+    empty = {"n": 0, "n_null": n_null, "tz": tz, "low": [], "high": [], "parts": {}}
+    days = ns / _DAY_NS
+    lo, hi = _widen(*approx_bounds(days, epsilon / 3, rng))
+    span, points, weights = None, np.array([]), np.array([])
+    if lo is not None:
+        points, weights, span = _noisy_cells(days, lo, hi, False, epsilon / 3, rng)
+    if span is None:
+        stats = _protected_empty(datetime.reduce, empty)
+    else:
+        lo_ns = int(math.floor(span[0] * 86_400)) * 10**9
+        hi_ns = int(math.ceil(span[1] * 86_400)) * 10**9
+        timed = float(np.count_nonzero(ns % _DAY_NS)) + rng.laplace(0.0, 3.0 / epsilon)
+        varies = timed >= math.log(2) * 3.0 / epsilon + 1
+        parts = {name: [datetime._BASE[name], datetime._LAST[name]] for name in ("month", "day")}
+        for name in ("hour", "minute", "second"):
+            parts[name] = [0, datetime._LAST[name] if varies else 0]
+        parts.update({name: [0, 0] for name in ("ms", "us", "ns")})
+        partial = {"n": len(ns), "n_null": n_null, "tz": tz, "low": [lo_ns], "high": [hi_ns]}
+        stats = datetime.reduce([partial | {"parts": parts}], value_protection=False, rng=rng)
+    stats["dp"] = {"epsilon": epsilon}
+    stamps = pd.to_datetime(np.round(points * _DAY_NS).astype(np.int64))
+    if tz is not None:
+        stamps = stamps.tz_localize("UTC").tz_convert(tz)
+    return stats, Release(list(stamps), weights, nulls)
+
+
+def reduce_column_dp(
+    spec,
+    values: pd.Series,
+    *,
+    integer: bool,
+    epsilon: float,
+    delta: float,
+    rng: np.random.Generator,
+    placeholder: str = categorical.RARE_PLACEHOLDER,
+) -> dict:
+    """The DP stats of one modelled column.
+
+    Args:
+        spec: The column's :class:`tabargn.dtypes.ColumnSpec` (``kind`` picks the mechanism).
+        values: The column converted to its kind (:func:`tabargn.conversion.to_kind`).
+        integer: Whether the column's dtype holds integers (public: the schema).
+        epsilon: The column's epsilon.
+        delta: The column's delta (categorical columns only).
+        rng: The fit's random generator (the noise).
+        placeholder: Output of a categorical column with no selected category.
+
+    Returns:
+        ``(stats, release)``: stats in the format of the kind's ``reduce`` plus ``"dp"`` (what
+        was spent), and the noisy distribution they were cut from (:class:`Release`).
+    """
+    if spec.kind == "categorical":
+        return dp_categorical(values, epsilon, delta, rng, placeholder)
+    if spec.kind == "numeric":
+        return dp_numeric(values, integer, epsilon, rng)
+    return dp_datetime(values, epsilon, rng)
+
+
+def release_columns(
+    df: pd.DataFrame, specs: list, budget, rng: np.random.Generator, placeholder: str
+) -> tuple[dict, dict]:
+    """DP stats of every modelled column, the budget split evenly over them.
+
+    Args:
+        df: The training table.
+        specs: The modelled columns' :class:`tabargn.dtypes.ColumnSpec`; a ``category``
+            column's spec keeps only the released categories.
+        budget: The :class:`StatisticsBudget`.
+        rng: The fit's random generator (the noise).
+        placeholder: Output of a categorical column with no selected category.
+
+    Returns:
+        ``(stats, releases)``: column -> stats, column -> :class:`Release`.
+    """
+    stats, releases = {}, {}
+    epsilon, delta = budget.per_column([s.kind for s in specs])
+    for spec in specs:
+        values = to_kind(df[spec.name], spec.kind, spec.name, spec)
+        stats[spec.name], releases[spec.name] = reduce_column_dp(
+            spec,
+            values.reset_index(drop=True),
+            integer=is_integer_column(df[spec.name]),
+            epsilon=epsilon,
+            delta=delta,
+            rng=rng,
+            placeholder=placeholder,
+        )
+        if spec.kind == "categorical":
+            keep_spec_categories(spec, stats[spec.name])
+    return stats, releases
