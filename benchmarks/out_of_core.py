@@ -216,6 +216,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/tabargn-ooc-bench"))
     ap.add_argument("--max-time", type=float, default=120, help="training seconds per fit")
     ap.add_argument("--table", action="store_true", help="only rewrite the .md from the JSON")
+    ap.add_argument(
+        "--sample-only",
+        action="store_true",
+        help="skip the fits: sample the model already fitted for the largest size in --work",
+    )
     ap.add_argument("--child", nargs=4, metavar=("DATA", "MODEL", "BUDGET", "MAX_TIME"))
     args = ap.parse_args()
     if args.child:
@@ -228,9 +233,10 @@ def main() -> None:
         write_md(report, RESULTS / "out_of_core.md")
         plot(report["fit"], RESULTS / "out_of_core.png", report.get("fit_unfinished", []))
         return
-    report["fit"] = [r for r in report.get("fit", []) if r["n_rows"] not in args.sizes]
-    model = None
-    for size in sorted(args.sizes):
+    model = args.work / f"model-{max(args.sizes)}" if args.sample_only else None
+    if not args.sample_only:
+        report["fit"] = [r for r in report.get("fit", []) if r["n_rows"] not in args.sizes]
+    for size in [] if args.sample_only else sorted(args.sizes):
         data = make_data(size, args.work / f"census-{size}")
         model = args.work / f"model-{size}"
         rss, wall, out = timed(

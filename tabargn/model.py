@@ -190,14 +190,15 @@ class ARGN(nn.Module):
         Sets each predictor's bias to the log of the (smoothed) code frequencies in ``codes`` and
         shrinks its weights tenfold, so that at step 0 every sub-column already predicts its
         marginal; training then only has to learn the dependencies ("init well": the loss starts
-        near the sum of the marginal entropies instead of ``sum log(card)``). Not used under
-        DP-SGD, where the frequencies would be an unaccounted release.
+        near the sum of the marginal entropies instead of ``sum log(card)``). Under DP, ``codes``
+        are drawn from the released DP statistics, never the training rows.
 
         Args:
-            codes: int64 ``[n_rows, C]`` training codes.
+            codes: int64 ``[n_rows, C]`` codes, or any object whose ``codes[:, i]`` gives
+                sub-column ``i`` (e.g. :class:`tabargn.out_of_core.MarginalColumns`).
             smoothing: Added to every count (Laplace smoothing); keeps unseen codes possible.
         """
-        counts = [torch.bincount(codes[:, i]) for i in range(codes.shape[1])]
+        counts = [torch.bincount(codes[:, i]) for i in range(self.n_sub)]
         self.init_marginals_from_counts(counts, smoothing)
 
     @torch.no_grad()
