@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 
 from tabargn.codec import TableCodec
-from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
+from tabargn.flat import flat_network_config
+from tabargn.model import ARGN
 from tabargn.schema import infer_schema
 from tabargn.text_columns import detect_text_columns
 from tabargn.training import default_batch_size
@@ -87,15 +88,7 @@ def main() -> None:
     ]
     for name in args.tables:
         codes, codec = _codes(name, args.rows, 0)
-        hidden, n_layers = MODEL_SIZES["medium"]
-        config = ModelConfig(
-            cardinalities=codec.cardinalities,
-            column_of=codec.column_of,
-            position=codec.position,
-            hidden=hidden,
-            n_layers=n_layers,
-            dropout=REGRESSOR_DROPOUT,
-        )
+        config = flat_network_config(codec, "medium")
         torch.manual_seed(0)
         network = ARGN(config).train()
         batch = args.batch or default_batch_size(int(codes.shape[0] * 0.9))

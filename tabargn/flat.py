@@ -38,7 +38,7 @@ from tabargn.generation import (
     row_log_prob,
     sub_column_proba,
 )
-from tabargn.model import ARGN
+from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
 from tabargn.text_columns import (
     fill_text_columns,
 )
@@ -46,6 +46,7 @@ from tabargn.text_columns import (
 __all__ = [
     "NATURAL_ORDER_SHARE",
     "FlatModel",
+    "flat_network_config",
     "check_sampling_args",
     "check_columns",
     "generation_order",
@@ -60,6 +61,21 @@ __all__ = [
 # helped most on small data (12,000 Adult rows: mean per-column TVD 0.020 -> 0.015); the other
 # half keeps random orders for conditions and imputation. Dropout: see model.REGRESSOR_DROPOUT.
 NATURAL_ORDER_SHARE = 0.5
+
+
+def flat_network_config(codec: TableCodec, model_size: str) -> ModelConfig:
+    """The default network shape for a fitted codec: ``MODEL_SIZES[model_size]``, the
+    regressor dropout and :data:`NATURAL_ORDER_SHARE` (local, Ray and benchmark fits alike)."""
+    hidden, n_layers = MODEL_SIZES[model_size]
+    return ModelConfig(
+        cardinalities=codec.cardinalities,
+        column_of=codec.column_of,
+        position=codec.position,
+        hidden=hidden,
+        n_layers=n_layers,
+        dropout=REGRESSOR_DROPOUT,
+        natural_order_share=NATURAL_ORDER_SHARE,
+    )
 
 
 @dataclass

@@ -20,8 +20,8 @@ from tabargn.codec import TableCodec, fit_statistics
 from tabargn.constraints import check_training
 from tabargn.device import torch_device
 from tabargn.errors import InvalidDataError
-from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
-from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
+from tabargn.flat import FlatModel, flat_network_config
+from tabargn.model import ARGN
 from tabargn.out_of_core import (
     HEAD_ROWS,
     WINDOW_SHARE,
@@ -146,16 +146,7 @@ def fit_flat(
             "no column can be modelled: every column is empty (all values missing)"
         )
     rules = check_training(constraints or [], source.frame, codec) if constraints else []
-    hidden, n_layers = MODEL_SIZES[params.model_size]
-    config = ModelConfig(
-        cardinalities=codec.cardinalities,
-        column_of=codec.column_of,
-        position=codec.position,
-        hidden=hidden,
-        n_layers=n_layers,
-        dropout=REGRESSOR_DROPOUT,
-        natural_order_share=NATURAL_ORDER_SHARE,
-    )
+    config = flat_network_config(codec, params.model_size)
     training_config = params.training_config(seed)
     with tempfile.TemporaryDirectory(prefix="tabargn-codes-") as folder:
         stored = encode_to_disk(

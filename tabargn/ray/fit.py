@@ -44,8 +44,8 @@ from tabargn.codec import MODELLED_KINDS, TableCodec, reduce_column
 from tabargn.dtypes import kind_of
 from tabargn.encoding import get_encoding
 from tabargn.errors import InvalidDataError, UnsupportedDtypeError
-from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
-from tabargn.model import ARGN, MODEL_SIZES, REGRESSOR_DROPOUT, ModelConfig
+from tabargn.flat import FlatModel, flat_network_config
+from tabargn.model import ARGN
 from tabargn.params import FitParams
 from tabargn.schema import ColumnSpec, infer_schema, to_kind, validate_frame
 from tabargn.text_columns import detect_text_columns
@@ -361,16 +361,7 @@ def fit_ray(
     train, validation, n_train, n_val, counts = encode_split(
         ds, codec, seed, config.validation_share, num_workers
     )
-    hidden, n_layers = MODEL_SIZES[params.model_size]
-    model_config = ModelConfig(
-        cardinalities=codec.cardinalities,
-        column_of=codec.column_of,
-        position=codec.position,
-        hidden=hidden,
-        n_layers=n_layers,
-        dropout=REGRESSOR_DROPOUT,
-        natural_order_share=NATURAL_ORDER_SHARE,
-    )
+    model_config = flat_network_config(codec, params.model_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = ARGN(model_config)
