@@ -110,33 +110,31 @@ class CodeMatrix:
         if stop <= start:
             return out
         for d, cols in self.groups.items():
-            width = len(cols)
-            view = np.memmap(
-                self.paths[d],
-                dtype=d,
-                mode="r",
-                offset=start * width * d.itemsize,
-                shape=(stop - start, width),
-            )
+            view = self._view(d, start, stop)
             out[:, cols] = view
             del view
         return out
+
+    def _view(self, d: np.dtype, start: int, stop: int) -> np.memmap:
+        """Read-only ``[stop - start, width]`` view of rows of the file of dtype ``d``."""
+        width = len(self.groups[d])
+        return np.memmap(
+            self.paths[d],
+            dtype=d,
+            mode="r",
+            offset=start * width * d.itemsize,
+            shape=(stop - start, width),
+        )
 
     def column(self, index: int, chunk_rows: int = 1 << 18) -> np.ndarray:
         """Sub-column ``index`` of every row, int64 ``[n_rows]`` (read by chunks)."""
         d = self.dtypes[index]
         cols = self.groups[d]
-        at, width = cols.index(index), len(cols)
+        at = cols.index(index)
         out = np.empty(self.n_rows, dtype=np.int64)
         for start in range(0, self.n_rows, chunk_rows):
             stop = min(start + chunk_rows, self.n_rows)
-            view = np.memmap(
-                self.paths[d],
-                dtype=d,
-                mode="r",
-                offset=start * width * d.itemsize,
-                shape=(stop - start, width),
-            )
+            view = self._view(d, start, stop)
             out[start:stop] = view[:, at]
             del view
         return out

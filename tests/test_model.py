@@ -18,6 +18,19 @@ def _network(seed=0):
     return ARGN(config)
 
 
+def _context_network(seed=3):
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        cardinalities=[7, 3, 40, 16, 500, 12, 2],
+        column_of=[0, 1, 2, 2, 3, 3, 3],
+        position=[0, 0, 0, 1, 0, 1, 2],
+        hidden=32,
+        n_layers=2,
+        context_dim=5,
+    )
+    return ARGN(config)
+
+
 def _codes(net, n, seed):
     g = torch.Generator().manual_seed(seed)
     cards = net.config.cardinalities
@@ -113,16 +126,8 @@ def test_loss_decreases_on_a_learnable_table():
 
 def test_tabulated_first_layer_gives_the_same_logits():
     """Fast generation (first layer as table lookups) equals the direct computation."""
-    torch.manual_seed(3)
-    config = ModelConfig(
-        cardinalities=[7, 3, 40, 16, 500, 12, 2],
-        column_of=[0, 1, 2, 2, 3, 3, 3],
-        position=[0, 0, 0, 1, 0, 1, 2],
-        hidden=32,
-        n_layers=2,
-        context_dim=5,
-    )
-    net = ARGN(config).eval()
+    net = _context_network(seed=3).eval()
+    config = net.config
     codes = _codes(net, 64, seed=4)
     known = torch.rand(64, net.n_sub, generator=torch.Generator().manual_seed(5)) < 0.5
     context = torch.randn(64, 5)
@@ -133,19 +138,6 @@ def test_tabulated_first_layer_gives_the_same_logits():
         fast = net.sub_column_logits(sub, codes, known, context, tables)
         torch.testing.assert_close(fast, direct, rtol=1e-4, atol=1e-4)
     assert net.first_layer_tables(max_elements=10) is None
-
-
-def _context_network(seed=3):
-    torch.manual_seed(seed)
-    config = ModelConfig(
-        cardinalities=[7, 3, 40, 16, 500, 12, 2],
-        column_of=[0, 1, 2, 2, 3, 3, 3],
-        position=[0, 0, 0, 1, 0, 1, 2],
-        hidden=32,
-        n_layers=2,
-        context_dim=5,
-    )
-    return ARGN(config)
 
 
 def test_fast_training_path_gives_the_same_loss_and_gradients():

@@ -90,6 +90,19 @@ def _to_python(value):
     return str(value)
 
 
+def merge_counts(partials: list[dict]) -> list[list]:
+    """``[value, count]`` of every value of the partials, counts summed across them."""
+    merged: dict[tuple, list] = {}
+    for part in partials:
+        for value, count in zip(part["values"], part["counts"], strict=True):
+            key = _key(value)
+            if key in merged:
+                merged[key][1] += int(count)
+            else:
+                merged[key] = [value, int(count)]
+    return list(merged.values())
+
+
 def _key(value) -> tuple:
     """Lookup key of a normalized value: ``1`` matches ``1.0`` but not ``True`` or ``"1"``."""
     if isinstance(value, bool):
@@ -295,19 +308,12 @@ def reduce(
         in code order), ``counts`` (their training counts), ``offset`` (number of special codes
         before the first category), ``n_codes``, ``n_digits``, ``base`` and ``sub_columns``.
     """
-    merged: dict[tuple, list] = {}
     n_null = 0
     # rows of values a bounded summary dropped (tabargn.encoding.summaries): they encode to RARE
     n_pruned = sum(int(p.get("n_pruned", 0)) for p in partials)
     for part in partials:
         n_null += int(part["n_null"])
-        for value, count in zip(part["values"], part["counts"], strict=True):
-            key = _key(value)
-            if key in merged:
-                merged[key][1] += int(count)
-            else:
-                merged[key] = [value, int(count)]
-    items = sorted(merged.values(), key=lambda vc: (-vc[1], str(vc[0])))
+    items = sorted(merge_counts(partials), key=lambda vc: (-vc[1], str(vc[0])))
     has_rare = False
     fallback = None
     if value_protection and items:

@@ -8,6 +8,8 @@ statistics of chunks merge exactly (:func:`merge_weighted`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +20,7 @@ MAX_DECIMALS = 8
 _EXACT_INT = 2**53
 
 __all__ = [
+    "common_grid",
     "decimals_of",
     "grid_gcd",
     "interval_index",
@@ -114,3 +117,15 @@ def uniform_between(low: np.ndarray, high: np.ndarray, rng: np.random.Generator)
     """Uniform draws in ``[low, high]`` (written to not overflow for huge ranges)."""
     u = rng.random(len(low))
     return np.clip(low * (1.0 - u) + high * u, low, high)
+
+
+def common_grid(filled: list[dict]) -> tuple[int | None, int]:
+    """``(decimals, gcd)`` shared by non-empty partials: the most decimals of any, and the gcd of
+    their value grids at that scale (``(None, 0)`` when one has values without a decimal grid)."""
+    if any(p["decimals"] is None for p in filled):
+        return None, 0
+    decimals = max(p["decimals"] for p in filled)
+    gcd = 0
+    for p in filled:
+        gcd = math.gcd(gcd, int(p["gcd"]) * 10 ** (decimals - p["decimals"]))
+    return decimals, gcd

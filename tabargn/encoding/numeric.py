@@ -54,6 +54,7 @@ import pandas as pd
 
 from tabargn.encoding.categorical import _as_prev, allowed_prefix_mask
 from tabargn.encoding.number_grid import (
+    common_grid,
     decimals_of,
     grid_gcd,
     interval_index,
@@ -203,13 +204,7 @@ def reduce(partials: list[dict], *, value_protection: bool, rng: np.random.Gener
         stats["sub_columns"] = [{"name": "val", "cardinality": _n_special(stats)}]
         return stats
     filled = [p for p in partials if p["n"] > 0]
-    if any(p["decimals"] is None for p in filled):
-        decimals, gcd = None, 0
-    else:
-        decimals = max(p["decimals"] for p in filled)
-        gcd = 0
-        for p in filled:
-            gcd = math.gcd(gcd, int(p["gcd"]) * 10 ** (decimals - p["decimals"]))
+    decimals, gcd = common_grid(filled)
     gcd = gcd or 1
     integer = decimals == 0
     u = np.concatenate([np.asarray(p["values"], dtype=np.float64) for p in filled])

@@ -34,12 +34,15 @@ same form, compacted, when it is not.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from tabargn.encoding.categorical import _key
-from tabargn.encoding.number_grid import merge_weighted, plain_values, weighted_quantiles
+from tabargn.encoding.categorical import merge_counts
+from tabargn.encoding.number_grid import (
+    common_grid,
+    merge_weighted,
+    plain_values,
+    weighted_quantiles,
+)
 from tabargn.encoding.numeric import SAMPLE_SIZE
 from tabargn.encoding.value_protection import K_MAX
 
@@ -53,17 +56,9 @@ FAN_IN = 8
 
 
 def _merge_categorical(partials: list[dict], value_protection: bool) -> dict:
-    merged: dict[tuple, list] = {}
     n_pruned = sum(int(p.get("n_pruned", 0)) for p in partials)
     max_pruned = max([int(p.get("max_pruned", 0)) for p in partials] or [0])
-    for part in partials:
-        for value, count in zip(part["values"], part["counts"], strict=True):
-            key = _key(value)
-            if key in merged:
-                merged[key][1] += int(count)
-            else:
-                merged[key] = [value, int(count)]
-    items = list(merged.values())
+    items = merge_counts(partials)
     if value_protection and len(items) > MAX_CATEGORIES:
         items.sort(key=lambda vc: (-vc[1], str(vc[0])))
         keep = MAX_CATEGORIES // 2
@@ -89,13 +84,7 @@ def _merge_numeric(partials: list[dict]) -> dict:
     }
     if not filled:
         return {**out, "decimals": 0, "gcd": 1, "values": [], "weights": [], "low": [], "high": []}
-    if any(p["decimals"] is None for p in filled):
-        decimals, gcd = None, 0
-    else:
-        decimals = max(p["decimals"] for p in filled)
-        gcd = 0
-        for p in filled:
-            gcd = math.gcd(gcd, int(p["gcd"]) * 10 ** (decimals - p["decimals"]))
+    decimals, gcd = common_grid(filled)
     integer = decimals == 0
     u = np.concatenate([np.asarray(p["values"], dtype=np.float64) for p in filled])
     w = np.concatenate([np.asarray(p["weights"], dtype=np.float64) for p in filled])
