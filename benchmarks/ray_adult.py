@@ -40,6 +40,51 @@ def split(rows: int | None):
     return df.iloc[order[:cut]].reset_index(drop=True), df.iloc[order[cut:]].reset_index(drop=True)
 
 
+def run_name(workers: int | None) -> str:
+    if workers is None:
+        return "local TabularARGN"
+    return f"Ray, {workers} worker" + ("s" if workers > 1 else "")
+
+
+def seed_spread(results: dict) -> list[str]:
+    """Mean and standard deviation over seeds per run kind, and each Ray kind's gap to local.
+
+    The gap is "within noise" when it is smaller than twice the standard error of the
+    difference of two means (Welch), from the seeds' own spread.
+    """
+    kinds: dict[str, list[dict]] = {}
+    for r in results.values():
+        kinds.setdefault(r["run"], []).append(r)
+    if max(len(v) for v in kinds.values()) < 2:
+        return []
+    lines = [
+        "",
+        "Over seeds (mean +- standard deviation; gap = Ray mean - local mean, `noise` = 2 x the",
+        "standard error of that difference):",
+        "",
+        "| run | seeds | " + " | ".join(KEYS) + " |",
+        "|---|---|" + "---|" * len(KEYS),
+    ]
+    stats = {}
+    for kind, rows in kinds.items():
+        values = {k: np.array([r[k] for r in rows], dtype=float) for k in KEYS}
+        stats[kind] = values
+        cells = " | ".join(f"{v.mean():.4f} +- {v.std(ddof=1):.4f}" for v in values.values())
+        lines.append(f"| {kind} | {len(rows)} | {cells} |")
+    local = stats.get(run_name(None))
+    for kind, values in stats.items():
+        if local is None or kind == run_name(None):
+            continue
+        cells = []
+        for k in KEYS:
+            a, b = values[k], local[k]
+            gap = a.mean() - b.mean()
+            noise = 2 * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+            cells.append(f"{gap:+.4f} ({'within' if abs(gap) <= noise else 'OUTSIDE'} {noise:.4f})")
+        lines.append(f"| gap {kind} vs local | | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=None, help="subsample Adult first")
@@ -47,6 +92,15 @@ def main() -> None:
     parser.add_argument("--sample-rows", type=int, default=262_144)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, local fit")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ray_adult"))
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="random_state of every fit (one row each)"
+    )
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        default=["local", "1", "2"],
+        help="runs: `local` (TabularARGN) and Ray worker counts",
+    )
     args = parser.parse_args()
 
     import ray
@@ -61,9 +115,11 @@ def main() -> None:
     train, holdout = split(args.rows)
     blocks = [pa.Table.from_pandas(b, preserve_index=False) for b in np.array_split(train, 8)]
     ds = ray.data.from_arrow(blocks)  # 8 Arrow blocks, as read_parquet gives
-    settings = dict(random_state=0, verbose=0, max_epochs=args.max_epochs)
     results = {}
-    for name, workers in (("local TabularARGN", None), ("Ray, 1 worker", 1), ("Ray, 2 workers", 2)):
+    runs = [None if w == "local" else int(w) for w in args.workers]
+    for seed, workers in ((s, w) for s in args.seeds for w in runs):
+        settings = dict(random_state=seed, verbose=0, max_epochs=args.max_epochs)
+        name = run_name(workers) + (f", seed {seed}" if len(args.seeds) > 1 else "")
         started = time.perf_counter()
         if workers is None:
             model = TabularARGN(**settings).fit(train)
@@ -90,6 +146,8 @@ def main() -> None:
             "batch_size": t["batch_size"],
             "sample_rows_per_s": round(rows_s),
             **{k: summary[k] for k in KEYS},
+            "run": run_name(workers),
+            "seed": seed,
         }
         print(json.dumps({name: results[name]}), flush=True)
     ray.shutdown()
@@ -99,9 +157,11 @@ def main() -> None:
     command = "benchmarks/ray_adult.py" + (f" --rows {args.rows}" if args.rows else "")
     command += f" --max-epochs {args.max_epochs} --sample-rows {args.sample_rows}"
     command += f" --threads {args.threads}"
-    local_fit = results["local TabularARGN"]["fit_s"]
+    command += " --seeds " + " ".join(map(str, args.seeds)) + " --workers " + " ".join(args.workers)
+    local_fit = next(iter(results.values()))["fit_s"]
     lines = [
-        f"# Local TabularARGN vs RayTabularARGN (Adult, {len(train):,} training rows, seed 0)",
+        f"# Local TabularARGN vs RayTabularARGN (Adult, {len(train):,} training rows, "
+        f"seeds {', '.join(map(str, args.seeds))})",
         "",
         f"`.venv/bin/python {command}`, one run on the 2-core machine (shared with other jobs),",
         "local Ray cluster `ray.init(num_cpus=2)`; every fit `max_epochs="
@@ -122,6 +182,7 @@ def main() -> None:
             f"{r['epochs']} ({r['best_epoch']}) | {r['batch_size']} | {r['best_val_loss']} | "
             f"{r['sample_rows_per_s']:,} | {metrics} |"
         )
+    lines += seed_spread(results)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
 
