@@ -455,14 +455,15 @@ class TableCodec:
             if code != rare_code and not pd.isna(decoded.iloc[code]):
                 weights[code, index[decoded.iloc[code]]] = 1.0
         if rare_code is not None:
-            for value, share in self.value_shares(name).items():
-                if value in index:
-                    weights[rare_code, index[value]] = share
             fallback = s.stats.get("fallback")
-            if fallback is not None:  # no kept category: RARE is the placeholder / a new key
+            if fallback is not None:  # RARE decodes to the placeholder or a new key
                 labels.append(fallback.get("value", "<synthetic key>"))
                 weights = np.concatenate([weights, np.zeros((card, 1))], axis=1)
                 weights[rare_code, -1] = 1.0
+            else:  # RARE is resampled from the kept categories
+                for value, share in self.value_shares(name).items():
+                    if value in index:
+                        weights[rare_code, index[value]] = share
         return labels, weights
 
     # ----------------------------------------------------------------- restrictions

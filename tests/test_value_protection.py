@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tabargn import TabularARGN
+from tabargn.encoding import categorical
 from tabargn.sequential.prepare import fit_event_codec
 
 N = 300
@@ -110,3 +111,26 @@ def test_predict_proba_of_a_column_with_no_kept_value_is_the_placeholder(fitted)
     df, model = fitted
     proba = model.predict_proba(df.head(3).drop(columns="code"), "code")
     assert list(proba.columns) == ["<hidden>"] and (proba["<hidden>"] == 1.0).all()
+
+
+def test_mostly_rare_identifier_column_decodes_to_keys_not_piled_kept_values():
+    # 600 rows: 3 ids common enough to keep (100 rows each), 300 ids held by one row each
+    rng = np.random.default_rng(3)
+    common = ["ABC100000", "ABC100001", "ABC100002"]
+    letters = zip("QWERTYUIOP" * 30, "ZXCVBNMLKJ" * 30, "ASDFGHJKLM" * 30, strict=True)
+    rare = [f"{a}{b}{c}{n:06d}" for (a, b, c), n in zip(letters, range(300), strict=True)]
+    values = pd.Series(common * 100 + rare)
+    partial = categorical.analyze(values)
+    stats = categorical.reduce([partial], value_protection=True, rng=np.random.default_rng(0))
+    assert set(stats["categories"]) == set(common) and stats["fallback"]["kind"] == "key"
+    out = categorical.decode(categorical.encode(values, stats), stats, rng)
+    assert not set(out) & set(rare)  # no removed training value comes back
+    assert out.isin(common).mean() == pytest.approx(0.5)  # kept rows stay, rare rows are new keys
+    assert out[~out.isin(common)].str.fullmatch(r"[A-Z]{3}\d{6}").all()
+    # a column with a small removed share keeps resampling kept values (no key fallback)
+    few = pd.Series(common * 100 + rare[:20])
+    stats = categorical.reduce(
+        [categorical.analyze(few)], value_protection=True, rng=np.random.default_rng(0)
+    )
+    assert "fallback" not in stats
+    assert categorical.decode(categorical.encode(few, stats), stats, rng).isin(common).all()

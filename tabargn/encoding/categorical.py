@@ -12,7 +12,12 @@ Code layout (one integer per row, before the split)::
 With value protection, a category held by fewer than ``k`` rows (``k`` uniform in 5..7, see
 :mod:`tabargn.encoding.value_protection`) leaves the vocabulary: its rows encode to RARE, the stats never
 mention it, and :func:`decode` resamples RARE codes from the kept categories in proportion to their
-training counts, so no placeholder ever reaches the output while kept categories exist.
+training counts, so no placeholder ever reaches the output while kept categories exist. The
+exception is a column that is identifier-like at the table's size: when removed values hold at
+least :data:`MOSTLY_RARE_SHARE` of its rows (player ids, tail numbers in a few thousand rows),
+resampling would pile most rows onto the few kept values, so RARE decodes to synthetic keys of
+the removed values' shape instead (when a safe shape exists, see below; ``fallback`` is then
+set while categories are kept).
 
 When no category is common enough to keep (every category held by fewer than ``k`` rows), the
 column yields no training value at all: an identifier-like column (unique per row, strings of a
@@ -47,6 +52,7 @@ from tabargn.errors import ConditionError, UnknownValueError, UnsupportedDtypeEr
 __all__ = [
     "MAX_CARDINALITY",
     "RARE_PLACEHOLDER",
+    "MOSTLY_RARE_SHARE",
     "analyze",
     "reduce",
     "encode",
@@ -63,6 +69,9 @@ MAX_CARDINALITY = 1024
 """Largest cardinality of one sub-column; more codes are split into digits."""
 
 RARE_PLACEHOLDER = "_RARE_"
+MOSTLY_RARE_SHARE = 0.5
+"""Share of a column's non-missing rows held by removed values from which RARE decodes to
+synthetic keys of their shape (when one is safe) instead of being resampled from kept values."""
 """Default output of a column none of whose categories survives value protection."""
 
 _PREVIEW = 10  # values named in an error message
@@ -291,7 +300,9 @@ def reduce(
     dropped (their rows encode to RARE). If that drops every category, no training value is
     kept: the column decodes to synthetic keys of its shape when it is identifier-like (every
     value held by one row, strings; see :func:`tabargn.encoding.synthetic_keys.learn_shape`),
-    else to ``placeholder``.
+    else to ``placeholder``. If removed values hold at least :data:`MOSTLY_RARE_SHARE` of the
+    rows and share a safe key shape, RARE decodes to synthetic keys of that shape although
+    categories are kept (``fallback`` of kind ``key``).
 
     Args:
         partials: Outputs of :func:`analyze`.
@@ -329,6 +340,12 @@ def reduce(
                 if shape is not None
                 else {"kind": "placeholder", "value": str(placeholder)}
             )
+        elif _rare_share(items, rare, n_pruned) >= MOSTLY_RARE_SHARE:
+            # identifier-like at this size: resampling the few kept values would pile most rows
+            # onto them; new keys of the removed values' shape keep the column's spread
+            shape = learn_shape([v for (v, _), r in zip(items, rare, strict=True) if r], k)
+            if shape is not None:
+                fallback = {"kind": "key", **shape}
         has_rare = len(kept) < len(items) or n_pruned > 0
         items = kept
     elif selected:
@@ -361,6 +378,13 @@ def reduce(
     if fallback is not None:
         stats["fallback"] = fallback
     return stats
+
+
+def _rare_share(items: list, rare: np.ndarray, n_pruned: int) -> float:
+    """Share of the counted rows whose value value protection removed (pruned rows included)."""
+    counts = np.array([c for _, c in items], dtype=np.float64)
+    total = counts.sum() + n_pruned
+    return float((counts[np.asarray(rare, dtype=bool)].sum() + n_pruned) / total) if total else 0.0
 
 
 def fallback_values(stats: dict, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -473,11 +497,11 @@ def decode(codes: np.ndarray, stats: dict, rng: np.random.Generator) -> pd.Serie
     if stats["has_rare"]:
         is_rare = full == int(stats["has_null"])
         n_rare = int(is_rare.sum())
-        if n_rare and cats:
+        if n_rare and cats and "fallback" not in stats:
             p = np.asarray(stats["counts"], dtype=np.float64)
             draws = rng.choice(len(cats), size=n_rare, p=p / p.sum())
             out[is_rare] = table[offset + draws]
-        elif n_rare:  # nothing kept: synthetic keys or the placeholder, never a training value
+        elif n_rare:  # synthetic keys or the placeholder, never a training value
             out[is_rare] = fallback_values(stats, n_rare, rng)
     return pd.Series(out, dtype=object)
 
