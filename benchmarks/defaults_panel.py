@@ -128,7 +128,11 @@ def main() -> None:
     t = model.training_
     syn, ref = fidelity(train, synthetic), fidelity(train, holdout)
     big = fidelity(train, model.sample(n_samples=BIG_SAMPLE))
+    cell = [args.table, str(args.rows), args.rule]
+    cell += [f"--seed {args.seed}"] if args.seed else []
+    cell += ["--no-value-protection"] if args.no_value_protection else []
     row = {
+        "cell": " ".join(cell),
         "table": args.table,
         "rows": len(train),
         "cols": train.shape[1],
