@@ -7,4 +7,4 @@ PY=${PY:-python}
 # a cell already in the results is not run again (the queue can be restarted)
 grep -qF "\"cell\": \"$*\"" benchmarks/results/defaults_panel.jsonl 2>/dev/null && exit 0
 exec "$PY" benchmarks/defaults_panel.py "$@" --max-time "${MAX_TIME:-1800}" \
-  --out benchmarks/results/defaults_panel.jsonl 2>>benchmarks/results/defaults_panel.log >/dev/null
+  --out benchmarks/results/defaults_panel.jsonl 2>>"${LOG:-/tmp/defaults_panel.log}" >/dev/null
