@@ -11,6 +11,7 @@ beyond the 7th smallest/largest value) and the fit without value protection wher
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import defaultdict
 
@@ -192,6 +193,38 @@ def vp_dominated(rows: list[dict], share: float = 0.5) -> str:
     return "\n".join(out)
 
 
+def stop_epoch(history: list, patience: int, min_improvement: float = 5e-4) -> tuple[int, float]:
+    """(epochs run, best validation loss) had early stopping used ``patience``.
+
+    Replays :class:`tabargn.trainer.RelativeEarlyStopping` on a fit's validation history. Exact
+    for patience 3 and 4 against the default 5: the plateau patience of the learning rate
+    (``max(1, patience // 2 - 1)``) is 1 epoch for all three, so the epochs before the stop are
+    the same.
+    """
+    best, wait = math.inf, 0
+    for i, (_, loss, _) in enumerate(history):
+        if loss + abs(loss) * min_improvement < best:
+            best, wait = loss, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return i + 1, min(h[1] for h in history[: i + 1])
+    return len(history), min(h[1] for h in history)
+
+
+def patience_replay(rows: list[dict]) -> str:
+    out = ["| fit | epochs | patience 4: epochs, val change | patience 3: epochs, val change |"]
+    out.append("|---|---|---|---|")
+    for r in rows:
+        best = min(h[1] for h in r["history"])
+        cells = []
+        for p in (4, 3):
+            e, v = stop_epoch(r["history"], p)
+            cells.append(f"{e}, {100 * (v / best - 1):+.2f} %")
+        out.append(f"| {r['cell']} | {len(r['history'])} | {cells[0]} | {cells[1]} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     rows = load(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/defaults_panel.jsonl")
     order = {"current": 0, "min64": 1, "min128": 2, "r32": 3}
@@ -212,6 +245,8 @@ def main() -> None:
     print(seed_spread(rows))
     print("\n## Without the columns value protection dominates (> 50 % of rows changed)\n")
     print(vp_dominated(rows))
+    print("\n## Early-stopping patience replayed on each fit's validation history\n")
+    print(patience_replay(rows))
     print("\n## Per column: the columns furthest from the holdout (2k and 5k rows, current rule)\n")
     print(per_column(rows))
 
