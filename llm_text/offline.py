@@ -42,10 +42,30 @@ from .offline_network import (
 )
 from .offline_training import OfflineTextData, train_network, training_config
 
-__all__ = ["OfflineTextGenerator"]
+__all__ = ["OfflineTextGenerator", "choose_max_length"]
 
 #: Attempts at a text for a row whose sample cleaned to nothing.
 BLANK_RETRIES = 10
+#: ``max_length=None``: the quantile of the training texts' token lengths kept whole ...
+AUTO_LENGTH_QUANTILE = 0.99
+#: ... bounded to this range of tokens (the fit cost grows with the longest texts).
+AUTO_LENGTH_RANGE = (16, 512)
+
+
+def choose_max_length(tokenizer, texts: pd.Series) -> int:
+    """The token limit chosen from the data: the 0.99 quantile of the token lengths of the
+    non-missing ``texts`` (rounded up), bounded to [16, 512].
+
+    A fixed 128 cut 29 % of 1,200 Amazon reviews (token length quantiles 0.5 / 0.9 / 0.99: 84 /
+    233 / 633), so their longest length deciles could not be generated; 512 keeps 98.5 % of them
+    whole for 1.37x the training tokens of 128. FAA remarks (0.99 quantile 114) are unchanged.
+    """
+    present = [t for t in texts.tolist() if isinstance(t, str)]
+    if not present:
+        return AUTO_LENGTH_RANGE[0]
+    lengths = np.array([len(e.ids) for e in tokenizer.encode_batch(present)])
+    low, high = AUTO_LENGTH_RANGE
+    return int(np.clip(np.ceil(np.quantile(lengths, AUTO_LENGTH_QUANTILE)), low, high))
 
 
 class OfflineTextGenerator:
@@ -156,7 +176,7 @@ class OfflineTextGenerator:
         texts: pd.Series,
         context: pd.DataFrame,
         *,
-        max_length: int,
+        max_length: int | None = None,
         random_state: int | None,
         verbose: int = 0,
     ) -> OfflineTextGenerator:
@@ -165,7 +185,8 @@ class OfflineTextGenerator:
         Args:
             texts: Cleaned texts (``str`` or NaN), ``[n_rows]``; at least one is non-missing.
             context: ``[n_rows, n_columns]`` tabular columns of the same rows.
-            max_length: Texts are truncated to this many tokens.
+            max_length: Texts are truncated to this many tokens; ``None`` (default) chooses it
+                from the data (:func:`choose_max_length`), stored in :attr:`max_length`.
             random_state: Seed of weight initialization, the validation split, shuffling and
                 dropout.
             verbose: 0 silent; 1 shows Lightning's progress bar.
@@ -215,7 +236,7 @@ class OfflineTextGenerator:
         }
         return self
 
-    def _learn_vocabulary(self, texts: pd.Series, context: pd.DataFrame, max_length: int):
+    def _learn_vocabulary(self, texts: pd.Series, context: pd.DataFrame, max_length: int | None):
         """Fits the tokenizer and the context encoder; returns (token sequences, context codes,
         number of truncated texts)."""
         self.tokenizer = train_tokenizer(
@@ -224,6 +245,8 @@ class OfflineTextGenerator:
         self._blank = None
         self.encoder = ContextEncoder(self.params["context_top_k"], self.params["context_bins"])
         codes = self.encoder.fit_transform(context)
+        if max_length is None:
+            max_length = choose_max_length(self.tokenizer, texts)
         self.max_length = int(max_length)
         self.missing_rate = float(texts.isna().mean())
         sequences, truncated = encode_texts(self.tokenizer, texts, self.max_length)

@@ -134,3 +134,30 @@ def test_missing_bias_matches_the_training_rate_not_the_small_split():
     on_val = float(torch.sigmoid(cal.missing_logit(z[:100])).mean())
     assert abs(on_val - y.mean()) < 0.002  # the full rate, on held-out contexts
     assert abs(float(torch.sigmoid(cal.missing_logit(z)).mean()) - y.mean()) < 0.03
+
+
+def test_max_length_is_chosen_from_the_data(tmp_path):
+    from llm_text.offline import choose_max_length
+    from llm_text.offline_network import train_tokenizer
+
+    rng = np.random.default_rng(2)
+    words = ["wing", "engine", "bird", "damage", "none", "flock", "gull", "radome"]
+    # 97 % short texts, 3 % of 60 words: the 0.99 quantile is a long one, kept whole
+    sizes = np.where(rng.random(200) < 0.97, 3, 60)
+    texts = pd.Series([" ".join(rng.choice(words, size=k)) for k in sizes])
+    tok = train_tokenizer(texts.tolist(), 300)
+    lengths = np.array([len(tok.encode(t).ids) for t in texts])
+    chosen = choose_max_length(tok, texts)
+    assert chosen == int(np.ceil(np.quantile(lengths, 0.99))) and chosen >= lengths.max() - 5
+    assert choose_max_length(tok, pd.Series(["gull"] * 10)) == 16  # the lower bound
+    long_texts = pd.Series([" ".join(rng.choice(words, size=700)) for _ in range(20)])
+    assert choose_max_length(tok, long_texts) == 512  # the upper bound
+    m = TextColumnModel(random_state=0, memorization_guard=False, **tiny(max_epochs=1))
+    assert m.max_length is None and m.fitted_max_length is None
+    m.fit(texts)
+    assert m.fitted_max_length == m.text_generator.max_length == chosen
+    assert m.text_generator.fit_info["truncated_texts"] <= 2  # 1 % of 200 at most
+    m.save(tmp_path / "m")
+    again = TextColumnModel.load(tmp_path / "m")
+    assert again.max_length is None and again.fitted_max_length == chosen
+    assert again.generate(n=5, random_state=0).equals(m.generate(n=5, random_state=0))
