@@ -4,7 +4,7 @@ The rows of ``benchmarks/text_bench.py`` (the same dataset, sizes and seed) are 
 so the settings are never chosen on the benchmark's test rows. From the remaining rows a training
 and a tuning-holdout sample are drawn; one ``TextColumnModel`` (offline defaults) is fitted on
 the training rows, then generates one text for every tuning-holdout row *from that row's own
-columns* under each sampling setting (temperature, top_p). Each is scored like the benchmark:
+columns* under each sampling setting (temperature, top_p, classifier-free guidance). Each is scored like the benchmark:
 distinct-2 against real training texts of the same count, novelty and consistency against the
 real tuning-holdout texts, length TVD, missing rate.
 
@@ -35,7 +35,16 @@ from llm_text.metrics import text_metrics
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TABARGN_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
-SETTINGS = ((1.0, 1.0), (0.9, 1.0), (0.85, 1.0), (1.0, 0.95), (1.0, 0.9), (0.95, 0.95))
+#: (temperature, top_p, guidance) tried.
+SETTINGS = (
+    (1.0, 1.0, 1.0),
+    (0.9, 1.0, 1.0),
+    (1.0, 0.9, 1.0),
+    (1.0, 1.0, 1.5),
+    (1.0, 1.0, 2.0),
+    (0.9, 1.0, 1.5),
+    (0.9, 1.0, 2.0),
+)
 
 
 def main() -> None:
@@ -78,14 +87,16 @@ def main() -> None:
 
     real = score(holdout[text])
     results = []
-    for temperature, top_p in SETTINGS:
-        gen.params["temperature"], gen.params["top_p"] = temperature, top_p
+    for temperature, top_p, guidance in SETTINGS:
+        gen.params.update(temperature=temperature, top_p=top_p, guidance=guidance)
         started = time.perf_counter()
         texts = model.generate(holdout[context], random_state=args.seed + 1)
         m = score(texts)
         m["generate_seconds"] = round(time.perf_counter() - started, 1)
-        results.append({"temperature": temperature, "top_p": top_p, "metrics": m})
-        print(temperature, top_p, _gaps(m, real), flush=True)
+        results.append(
+            {"temperature": temperature, "top_p": top_p, "guidance": guidance, "metrics": m}
+        )
+        print(temperature, top_p, guidance, _gaps(m, real), flush=True)
     out = {
         "dataset": args.dataset,
         "text_column": text,
@@ -135,7 +146,7 @@ def _markdown(r: dict) -> str:
         f"{real['consistency_baseline']:.3f}), missing rate {real['missing_rate_synthetic']:.3f}, "
         f"length TVD {1 - real['length_accuracy']:.3f}.",
         "",
-        "| temperature, top_p | length TVD | missing gap | consistency gap | distinct-2 gap | "
+        "| temperature, top_p, guidance | length TVD | missing gap | consistency gap | distinct-2 gap | "
         "novelty gap | mean chars | generate s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -143,7 +154,7 @@ def _markdown(r: dict) -> str:
         m = s["metrics"]
         g = _gaps(m, real)
         lines.append(
-            f"| {s['temperature']}, {s['top_p']} | "
+            f"| {s['temperature']}, {s['top_p']}, {s['guidance']} | "
             + " | ".join(f"{v:+.3f}" for v in g.values())
             + f" | {m['mean_length_synthetic']:.1f} | {m['generate_seconds']} |"
         )

@@ -84,6 +84,9 @@ class OfflineTextGenerator:
         dropout: Dropout on LSTM inputs and outputs (default 0.1).
         context_dropout: Probability, per training cell, of hiding a context code (replacing it by
             the NULL code) so the model also learns from partial rows (default 0.1).
+        row_dropout: Probability, per training row, of hiding all its context codes, so the
+            model also learns the unconditioned distribution that ``guidance`` steers away from
+            (default 0.1).
         max_epochs: Upper limit on epochs (default 20).
         max_time: Upper limit on training seconds, or ``None`` (default 600).
         batch_size: Training batch size (default 64).
@@ -94,6 +97,9 @@ class OfflineTextGenerator:
         temperature: Sampling temperature (default 1.0).
         top_p: Nucleus sampling mass (default 1.0: plain sampling, which keeps the text
             distribution calibrated; lower values favour the most common texts).
+        guidance: Classifier-free guidance weight at sampling time (default 1.0: none; > 1
+            strengthens what the row's columns say in the text, at twice the sampling cost; see
+            :func:`~llm_text.offline_network.sample_tokens`).
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
@@ -120,6 +126,7 @@ class OfflineTextGenerator:
         context_dim: int = 64,
         dropout: float = 0.1,
         context_dropout: float = 0.1,
+        row_dropout: float = 0.1,
         max_epochs: int = 20,
         max_time: float | None = 600.0,
         batch_size: int = 64,
@@ -128,6 +135,7 @@ class OfflineTextGenerator:
         patience: int = 2,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        guidance: float = 1.0,
         context_top_k: int = 50,
         context_bins: int = 10,
         generation_batch_size: int = 512,
@@ -142,6 +150,7 @@ class OfflineTextGenerator:
             "context_dim": int(context_dim),
             "dropout": float(dropout),
             "context_dropout": float(context_dropout),
+            "row_dropout": float(row_dropout),
             "max_epochs": int(max_epochs),
             "max_time": None if max_time is None else float(max_time),
             "batch_size": int(batch_size),
@@ -150,6 +159,7 @@ class OfflineTextGenerator:
             "patience": int(patience),
             "temperature": float(temperature),
             "top_p": float(top_p),
+            "guidance": float(guidance),
             "context_top_k": int(context_top_k),
             "context_bins": int(context_bins),
             "generation_batch_size": int(generation_batch_size),
@@ -160,6 +170,8 @@ class OfflineTextGenerator:
             raise InvalidDataError("val_fraction must be in [0, 1)")
         if self.params["temperature"] <= 0 or not 0 < self.params["top_p"] <= 1:
             raise InvalidDataError("temperature must be > 0 and top_p in (0, 1]")
+        if self.params["guidance"] < 0 or not 0 <= self.params["row_dropout"] < 1:
+            raise InvalidDataError("guidance must be >= 0 and row_dropout in [0, 1)")
         self.tokenizer = None
         self.encoder: ContextEncoder | None = None
         self.network: ConditionalLM | None = None
@@ -264,6 +276,7 @@ class OfflineTextGenerator:
                 data,
                 training_config(self.params, seed=seed, verbose=verbose),
                 context_dropout=self.params["context_dropout"],
+                row_dropout=self.params["row_dropout"],
             )
         self.network.eval()
         return result
@@ -362,6 +375,7 @@ class OfflineTextGenerator:
             allow_missing=self.missing_rate > 0.0 and not force_text,
             p_missing=p_missing,
             lengths=lengths,
+            guidance=self.params["guidance"],
         )
         decoded = self.tokenizer.decode_batch(
             [[i for i in row if i != PAD] for row in ids.tolist()], skip_special_tokens=True
@@ -415,8 +429,9 @@ class OfflineTextGenerator:
         from tokenizers import Tokenizer
 
         try:
-            # models saved before length control had none
-            params = {"length_control": False, **config["params"], "device": "cpu"}
+            # models saved before length control / guidance had neither
+            old = {"length_control": False, "row_dropout": 0.0, "guidance": 1.0}
+            params = {**old, **config["params"], "device": "cpu"}
             generator = cls(**params)  # loads on the CPU
             if config.get("length_buckets"):
                 generator.length_buckets = LengthBuckets.from_dict(config["length_buckets"])
