@@ -190,3 +190,21 @@ def test_guidance_strengthens_the_condition(tmp_path):
     assert 0.55 < plain < 0.85 and guided > plain + 0.1, (plain, guided)
     m.save(tmp_path / "m")  # the weight is a saved setting
     assert TextColumnModel.load(tmp_path / "m").text_generator.params["guidance"] == 3.0
+
+
+def test_sampling_temperature_matches_the_real_distinct_2():
+    from llm_text.offline_calibration import fit_temperature
+
+    def sample(temperature: float, seed: int = 0) -> list[str]:
+        # the share of free-worded texts grows with the temperature, the rest is a stock phrase
+        rng = np.random.default_rng(seed)
+        free = rng.random(200) < (temperature - 0.6) / 0.6
+        words = [f"w{i}" for i in range(300)]
+        return [
+            " ".join(rng.choice(words, size=4)) if f else "no damage found" for f in free.tolist()
+        ]
+
+    fitted = fit_temperature(sample, sample(0.9, seed=1))
+    assert abs(fitted - 0.9) < 0.06, fitted
+    assert fit_temperature(sample, ["too few texts"] * 5) == 1.0
+    assert fit_temperature(sample, sample(2.0, seed=1)) > 1.15  # the end of the range
