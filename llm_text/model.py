@@ -59,9 +59,12 @@ class TextColumnModel:
 
     Args:
         backend: ``"offline"``, a text generator or a chat client (see above).
-        max_length: Maximum tokens of a text (default 128). Training texts are truncated to it
-            (offline: tokens of the trained tokenizer; prompted: examples cut to ``4 *
-            max_length`` characters) and generation stops there (prompted: ``max_tokens``).
+        max_length: Maximum tokens of a text, or ``None`` (default): offline, chosen from the
+            data (the 0.99 quantile of the training texts' token lengths, within [16, 512];
+            :func:`~llm_text.offline.choose_max_length`); prompted, 128. Training texts are
+            truncated to it (offline: tokens of the trained tokenizer; prompted: examples cut to
+            ``4 * max_length`` characters) and generation stops there (prompted:
+            ``max_tokens``). The value used is :attr:`fitted_max_length`.
         random_state: Seed of training and the default seed of :meth:`generate`; ``None`` draws
             fresh seeds (recorded in the data card).
         verbose: 0 silent (default), 1 progress.
@@ -96,7 +99,7 @@ class TextColumnModel:
         self,
         backend: str | OfflineTextGenerator | ChatClient | PromptedTextGenerator = "offline",
         *,
-        max_length: int = 128,
+        max_length: int | None = None,
         random_state: int | None = None,
         verbose: int = 0,
         curation: Curation | None = None,
@@ -107,13 +110,13 @@ class TextColumnModel:
         memorization_guard: bool = True,
         **options,
     ) -> None:
-        if int(max_length) < 1:
-            raise InvalidDataError("max_length must be >= 1")
+        if max_length is not None and int(max_length) < 1:
+            raise InvalidDataError("max_length must be >= 1 or None")
         if curation_fallback not in ("last", "missing"):
             raise InvalidDataError("curation_fallback must be 'last' or 'missing'")
         if curation is not None and not isinstance(curation, Curation):
             raise InvalidDataError("curation must be a llm_text.Curation or None")
-        self.max_length = int(max_length)
+        self.max_length = None if max_length is None else int(max_length)
         self.random_state = random_state
         self.verbose = int(verbose)
         self.curation = curation
@@ -164,6 +167,12 @@ class TextColumnModel:
         if isinstance(self.text_generator, OfflineTextGenerator):
             return None
         return self.text_generator.chat_client
+
+    @property
+    def fitted_max_length(self) -> int | None:
+        """The token limit in use: ``max_length``, or the one the generator chose in
+        :meth:`fit` when it is ``None`` (``None`` before fitting)."""
+        return self.max_length or getattr(self.text_generator, "max_length", None)
 
     def _model_name(self) -> str:
         chat = self._chat_client

@@ -243,6 +243,7 @@ def sample_tokens(
     allow_missing: bool,
     p_missing: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None,
+    guidance: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Sample one batch of rows.
 
@@ -259,6 +260,11 @@ def sample_tokens(
         p_missing: ``[batch]`` calibrated missing probabilities (default: the missing head's).
         lengths: ``[batch]`` target token lengths (length-controlled models): the text ends
             exactly there (no end-of-text before, forced end-of-text at it).
+        guidance: Classifier-free guidance weight ``w`` (Ho & Salimans, 2022; for language
+            models Sanchez et al., "Stay on topic with Classifier-Free Guidance", 2023): the
+            next-token log-probabilities are ``u + w * (c - u)``, ``c`` given the row and ``u``
+            given the all-NULL context (learnt through row dropout in training). 1.0 (default):
+            plain conditional sampling, no second pass.
 
     Returns:
         ``(ids, is_missing, used)``: ``[batch, max_length]`` token ids (PAD after the end),
@@ -269,6 +275,10 @@ def sample_tokens(
     device = generator.device
     ctx = model.context_vector(codes.to(device))
     state = model.initial_state(ctx)
+    guided = guidance != 1.0
+    if guided:  # the unconditioned stream: every context code NULL
+        ctx_u = model.context_vector(torch.zeros_like(codes, device=device))
+        state_u = model.initial_state(ctx_u)
     tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=device)
     if p_missing is None:
         p_missing = torch.sigmoid(model.missing_logit(ctx))
@@ -284,7 +294,12 @@ def sample_tokens(
     for t in range(max_length):
         remaining = None if lengths is None else (lengths - t).unsqueeze(1)
         logits, state = model.step(tokens, ctx, state, remaining)
-        logits = logits[:, -1] / temperature
+        logits = logits[:, -1]
+        if guided:
+            logits_u, state_u = model.step(tokens, ctx_u, state_u, remaining)
+            cond, uncond = logits.log_softmax(-1), logits_u[:, -1].log_softmax(-1)
+            logits = uncond + guidance * (cond - uncond)
+        logits = logits / temperature
         logits[:, PAD] = -math.inf
         logits[:, BOS] = -math.inf
         logits[:, NA] = -math.inf  # reserved id, unused since missingness has its own head

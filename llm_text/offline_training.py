@@ -178,6 +178,9 @@ class LanguageModelModule(L.LightningModule):
         config: Learning rate and weight decay of AdamW.
         context_dropout: Probability, per training cell, of replacing a context code by the NULL
             code (0), so the model also learns from partial rows.
+        row_dropout: Probability, per training row, of replacing all its context codes by NULL,
+            so the model also learns the unconditioned text distribution (the reference of
+            classifier-free guidance at sampling time; Ho & Salimans, 2022).
         tokens_per_row: Mean predicted tokens per row (the loss normalizer).
     """
 
@@ -188,18 +191,23 @@ class LanguageModelModule(L.LightningModule):
         *,
         context_dropout: float,
         tokens_per_row: float,
+        row_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.network = network
         self.learning_rate = config.learning_rate
         self.weight_decay = config.weight_decay
         self.context_dropout = context_dropout
+        self.row_dropout = row_dropout
         self.tokens_per_row = tokens_per_row
 
     def _loss(self, batch, drop_context: bool) -> torch.Tensor:
         tokens, codes, missing, lengths, buckets = batch
         if drop_context and self.context_dropout > 0 and codes.shape[1]:
             keep = torch.rand(codes.shape, device=codes.device) >= self.context_dropout
+            codes = codes * keep
+        if drop_context and self.row_dropout > 0 and codes.shape[1]:
+            keep = torch.rand(codes.shape[0], 1, device=codes.device) >= self.row_dropout
             codes = codes * keep
         logits, missing_logit, length_logits = self.network(tokens[:, :-1], codes, lengths)
         missing_loss = nn.functional.binary_cross_entropy_with_logits(
@@ -249,6 +257,7 @@ def train_network(
     config: TrainingConfig,
     *,
     context_dropout: float,
+    row_dropout: float = 0.0,
 ) -> dict:
     """Train ``network`` in place (left on the CPU with the best validation epoch's weights).
 
@@ -256,13 +265,17 @@ def train_network(
         network: A freshly initialized network.
         data: The training rows.
         config: From :func:`training_config`.
-        context_dropout: See :class:`LanguageModelModule`.
+        context_dropout, row_dropout: See :class:`LanguageModelModule`.
 
     Returns:
         ``{"epochs", "best_val_loss"}`` (``best_val_loss`` is None without validation).
     """
     module = LanguageModelModule(
-        network, config, context_dropout=context_dropout, tokens_per_row=data.tokens_per_row
+        network,
+        config,
+        context_dropout=context_dropout,
+        tokens_per_row=data.tokens_per_row,
+        row_dropout=row_dropout,
     )
     best = BestWeights(attribute="network", monitor="val_loss")
     callbacks = [best]

@@ -42,6 +42,8 @@ SYSTEM_PROMPT = (
     "row's other columns, write one realistic value that is consistent with them, in the same "
     'style, length and format as the examples. Reply only with JSON: {{"text": "..."}}'
 )
+#: Answer token limit when ``max_length`` is ``None``.
+DEFAULT_MAX_TOKENS = 128
 PERSONA_LINE = "\nWrite it as this person would: {persona}"
 _EMPTY_POOL = {"texts": [], "rows": [], "codes": []}
 CRITIQUE_SCHEMA: dict = {
@@ -156,7 +158,7 @@ class PromptedTextGenerator:
         texts: pd.Series,
         context: pd.DataFrame,
         *,
-        max_length: int,
+        max_length: int | None,
         random_state,
         verbose: int = 0,
     ):
@@ -165,12 +167,13 @@ class PromptedTextGenerator:
         Args:
             texts: Cleaned texts (``str`` or NaN) ``[n_rows]``.
             context: ``[n_rows, n_columns]`` tabular columns.
-            max_length: Answer token limit; examples are cut to ``4 * max_length`` characters.
+            max_length: Answer token limit (``None``: 128); examples are cut to ``4 *
+                max_length`` characters.
             random_state: Seed of the pool sample and the persona requests.
             verbose: Unused.
         """
         seed = 0 if random_state is None else int(random_state)
-        self.max_length = int(max_length)
+        self.max_length = DEFAULT_MAX_TOKENS if max_length is None else int(max_length)
         self.missing_rate_ = float(texts.isna().mean())
         self.encoder = ContextEncoder().fit(context)
         present = np.flatnonzero(texts.notna().to_numpy())

@@ -70,9 +70,9 @@ class TabularARGN(BaseEstimator):
             column, no downloads) or a :mod:`llm_text` chat backend instance, e.g.
             ``llm_text.OpenAIChatClient("model", base_url="http://localhost:8000/v1")``.
         text_options: ``llm_text.TextColumnModel`` settings for every text column:
-            ``max_length`` (tokens, default 128), ``curation``, ... and backend options
-            (offline: ``max_epochs``, ``max_time``, ``hidden_dim``, ...; chat: ``n_shots``,
-            ``personas``, ...). None for the defaults.
+            ``max_length`` (tokens; default chosen from the data, at most 512), ``curation``,
+            ... and backend options (offline: ``max_epochs``, ``max_time``, ``hidden_dim``,
+            ...; chat: ``n_shots``, ``personas``, ...). None for the defaults.
         device: Where training and inference run: ``"cpu"`` (default), ``"cuda"``,
             ``"cuda:N"``, ``"mps"`` or ``"auto"`` (a GPU if present). GPUs train in bf16-mixed
             precision where supported, fp32 elsewhere (see :mod:`tabargn.device`). After

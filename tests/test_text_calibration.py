@@ -134,3 +134,77 @@ def test_missing_bias_matches_the_training_rate_not_the_small_split():
     on_val = float(torch.sigmoid(cal.missing_logit(z[:100])).mean())
     assert abs(on_val - y.mean()) < 0.002  # the full rate, on held-out contexts
     assert abs(float(torch.sigmoid(cal.missing_logit(z)).mean()) - y.mean()) < 0.03
+
+
+def test_max_length_is_chosen_from_the_data(tmp_path):
+    from llm_text.offline import choose_max_length
+    from llm_text.offline_network import train_tokenizer
+
+    rng = np.random.default_rng(2)
+    words = ["wing", "engine", "bird", "damage", "none", "flock", "gull", "radome"]
+    # 97 % short texts, 3 % of 60 words: the 0.99 quantile is a long one, kept whole
+    sizes = np.where(rng.random(200) < 0.97, 3, 60)
+    texts = pd.Series([" ".join(rng.choice(words, size=k)) for k in sizes])
+    tok = train_tokenizer(texts.tolist(), 300)
+    lengths = np.array([len(tok.encode(t).ids) for t in texts])
+    chosen = choose_max_length(tok, texts)
+    assert chosen == int(np.ceil(np.quantile(lengths, 0.99))) and chosen >= lengths.max() - 5
+    assert choose_max_length(tok, pd.Series(["gull"] * 10)) == 16  # the lower bound
+    long_texts = pd.Series([" ".join(rng.choice(words, size=700)) for _ in range(20)])
+    assert choose_max_length(tok, long_texts) == 512  # the upper bound
+    m = TextColumnModel(random_state=0, memorization_guard=False, **tiny(max_epochs=1))
+    assert m.max_length is None and m.fitted_max_length is None
+    m.fit(texts)
+    assert m.fitted_max_length == m.text_generator.max_length == chosen
+    assert m.text_generator.fit_info["truncated_texts"] <= 2  # 1 % of 200 at most
+    m.save(tmp_path / "m")
+    again = TextColumnModel.load(tmp_path / "m")
+    assert again.max_length is None and again.fitted_max_length == chosen
+    assert again.generate(n=5, random_state=0).equals(m.generate(n=5, random_state=0))
+
+
+def test_guidance_strengthens_the_condition(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    animal = rng.choice(["cat", "dog"], size=n)
+    # the text names the row's animal 70 % of the time: plain sampling reproduces about that,
+    # classifier-free guidance (against the all-NULL context learnt by row dropout) more
+    say = np.where(rng.random(n) < 0.7, animal, np.where(animal == "cat", "dog", "cat"))
+    words = {"cat": "the cat purrs softly", "dog": "the dog barks loudly"}
+    texts = pd.Series([words[a] + f" {rng.integers(3)}" for a in say])
+    m = TextColumnModel(
+        random_state=0,
+        memorization_guard=False,
+        **tiny(max_epochs=8, val_fraction=0, row_dropout=0.2),
+    )
+    m.fit(texts, pd.DataFrame({"animal": animal}))
+    query = pd.DataFrame({"animal": ["cat"] * 150 + ["dog"] * 150})
+
+    def agreement(guidance: float) -> float:
+        m.text_generator.params["guidance"] = guidance
+        out = m.generate(query, random_state=0)
+        pairs = zip(out, query.animal, strict=True)
+        return float(np.mean([("cat" in t) == (a == "cat") for t, a in pairs]))
+
+    plain, guided = agreement(1.0), agreement(3.0)
+    assert 0.55 < plain < 0.85 and guided > plain + 0.1, (plain, guided)
+    m.save(tmp_path / "m")  # the weight is a saved setting
+    assert TextColumnModel.load(tmp_path / "m").text_generator.params["guidance"] == 3.0
+
+
+def test_sampling_temperature_matches_the_real_distinct_2():
+    from llm_text.offline_calibration import fit_temperature
+
+    def sample(temperature: float, seed: int = 0) -> list[str]:
+        # the share of free-worded texts grows with the temperature, the rest is a stock phrase
+        rng = np.random.default_rng(seed)
+        free = rng.random(200) < (temperature - 0.6) / 0.6
+        words = [f"w{i}" for i in range(300)]
+        return [
+            " ".join(rng.choice(words, size=4)) if f else "no damage found" for f in free.tolist()
+        ]
+
+    fitted = fit_temperature(sample, sample(0.9, seed=1))
+    assert abs(fitted - 0.9) < 0.06, fitted
+    assert fit_temperature(sample, ["too few texts"] * 5) == 1.0
+    assert fit_temperature(sample, sample(2.0, seed=1)) > 1.15  # the end of the range
