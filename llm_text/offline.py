@@ -53,7 +53,7 @@ __all__ = ["OfflineTextGenerator", "choose_max_length"]
 #: Attempts at a text for a row whose sample cleaned to nothing.
 BLANK_RETRIES = 10
 #: Validation texts at most that the sampling temperature is fitted on.
-TEMPERATURE_TEXTS = 500
+TEMPERATURE_TEXTS = 300
 #: ``max_length=None``: the quantile of the training texts' token lengths kept whole ...
 AUTO_LENGTH_QUANTILE = 0.99
 #: ... bounded to this range of tokens (the fit cost grows with the longest texts).
