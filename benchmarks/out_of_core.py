@@ -13,6 +13,10 @@ throughput (``epoch_seconds_projected``; ``epoch_completed`` says which). The mo
 ``/usr/bin/time -v``), and the two outputs are compared row by row. Writes
 benchmarks/results/out_of_core.json, .md and .png (log-log plot). The machine is shared and
 noisy: times are for one run each.
+
+``--jitter`` perturbs the copies (see :func:`make_data`) so that they are not identical rows;
+``--modes "in memory" "out of core"`` fits the same rows read into one pandas frame first, and
+the Parquet directory, for the scaling curve of both inputs.
 """
 
 from __future__ import annotations
@@ -34,9 +38,18 @@ DATA = Path(os.environ.get("TABARGN_BENCH_DATA", "/work/shared/data")) / "census
 PART_ROWS = 100_000
 
 
-def make_data(rows: int, out: Path) -> Path:
-    """Census replicated to ``rows`` rows, as Parquet parts of PART_ROWS rows."""
+def make_data(rows: int, out: Path, jitter: bool = False) -> Path:
+    """Census replicated to ``rows`` rows, as Parquet parts of PART_ROWS rows.
+
+    With ``jitter``, every copy after the first is perturbed so that copies are not identical
+    rows: integer columns with more than 60 distinct values move by -1, 0 or +1 where they are
+    not 0 (zeros stay zeros, so zero-inflated columns keep their spike), float columns by a
+    factor in [0.99, 1.01]; categories and integer codes (60 distinct values or fewer: years,
+    recodes, flags) are kept. The first copy is the real table.
+    """
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if out.exists() and sum(pq.read_metadata(p).num_rows for p in out.glob("*.parquet")) == rows:
@@ -46,13 +59,29 @@ def make_data(rows: int, out: Path) -> Path:
         old.unlink()
     table = pq.read_table(DATA)
     copies = -(-rows // table.num_rows)
-    full = pa.concat_tables([table] * copies).slice(0, rows)
+    parts = [table]
+    rng = np.random.default_rng(0)
+    for _ in range(1, copies):
+        copy = table
+        for i, field in enumerate(table.schema):
+            numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+            if not jitter or not numeric or pc.count_distinct(table.column(i)).as_py() <= 60:
+                continue
+            col = table.column(i).to_numpy(zero_copy_only=False)
+            if pa.types.is_integer(field.type):
+                moved = col + rng.integers(-1, 2, len(col)) * (col != 0)
+            else:
+                moved = col * rng.uniform(0.99, 1.01, len(col))
+            moved = pa.array(moved, mask=pc.is_null(table.column(i)).to_numpy(zero_copy_only=False))
+            copy = copy.set_column(i, field, moved.cast(field.type, safe=False))
+        parts.append(copy)
+    full = pa.concat_tables(parts).slice(0, rows)
     for i, start in enumerate(range(0, rows, PART_ROWS)):
         pq.write_table(full.slice(start, PART_ROWS), out / f"part-{i:05d}.parquet")
     return out
 
 
-def child_fit(data: str, model: str, budget: float, max_time: float) -> None:
+def child_fit(data: str, model: str, budget: float, max_time: float, mode: str) -> None:
     """Runs in the child: fit on the directory, save, print a JSON line.
 
     The training batches are counted (a wrapper around the block sampler, benchmark only), so
@@ -83,6 +112,10 @@ def child_fit(data: str, model: str, budget: float, max_time: float) -> None:
             yield batch
 
     tabargn_data.BlockShuffleSampler.__iter__ = counted
+    if mode == "in memory":  # the whole table as one pandas frame first
+        import pandas as pd
+
+        data = pd.read_parquet(data)
     started = time.perf_counter()
     m = TabularARGN(
         max_epochs=1, max_time=max_time, random_state=0, verbose=0, memory_budget_mb=budget
@@ -104,6 +137,7 @@ def child_fit(data: str, model: str, budget: float, max_time: float) -> None:
         "n_train_rows": t["n_train_rows"],
         "batch_size": t["batch_size"],
         "n_sub_columns": m.codec_.n_sub,
+        "mode": mode,
     }
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -135,33 +169,35 @@ def digest(folder: Path) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-def plot(rows: list[dict], path: Path, report_extra: list[dict] = ()) -> None:
+def _key(row: dict) -> tuple:
+    """A fit row's identity: rows, mode, jitter (rows written before those keys: out of core,
+    exact copies)."""
+    return (row["n_rows"], row.get("mode", "out of core"), bool(row.get("jitter", False)))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Log-log plot: epoch and pass seconds, and peak RSS, against rows, one line per run kind."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = [r["n_rows"] for r in rows]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    ax[0].loglog(
-        n, [r["epoch_seconds_projected"] for r in rows], "o-", label="training epoch (projected)"
-    )
-    ax[0].loglog(n, [r["passes_seconds"] for r in rows], "s--", label="statistics + encoding")
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        _, mode, jitter = _key(r)
+        groups.setdefault(f"{mode}, {'jittered' if jitter else 'exact'} copies", []).append(r)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, rs in groups.items():
+        rs = sorted(rs, key=_key)
+        n = [r["n_rows"] for r in rs]
+        ax[0].loglog(n, [r["epoch_seconds_projected"] for r in rs], "o-", label=f"epoch: {label}")
+        ax[0].loglog(n, [r["passes_seconds"] for r in rs], "s--", label=f"passes: {label}")
+        ax[1].loglog(n, [r["peak_rss_mb"] for r in rs], "o-", label=label)
     ax[0].set(xlabel="rows", ylabel="seconds", title="census_income_kdd replicated: time")
-    ax[0].legend()
-    ax[1].loglog(n, [r["peak_rss_mb"] for r in rows], "o-", label="fit(DIR) peak RSS")
-    extra = [r for r in report_extra if "peak_rss_mb_so_far" in r]
-    if extra:
-        ax[1].loglog(
-            [r["n_rows"] for r in extra],
-            [r["peak_rss_mb_so_far"] for r in extra],
-            "x",
-            ms=9,
-            label="peak so far (run not finished)",
-        )
+    ax[0].legend(fontsize=7)
     ax[1].axhline(2048, color="gray", ls=":", label="2 GB")
-    ax[1].set(xlabel="rows", ylabel="MB", title="peak RSS (out of core)")
-    ax[1].legend()
+    ax[1].set(xlabel="rows", ylabel="MB", title="peak RSS of the fit")
+    ax[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -175,14 +211,17 @@ def write_md(report: dict, path: Path) -> None:
         "the shared 2-core machine. Peak RSS is `/usr/bin/time -v`'s maximum resident set size",
         "of the whole child process (imports, both passes, training, saving).",
         "",
-        "| rows | train rows | batch | statistics + encoding s | peak RSS before training MB "
-        "| peak RSS MB | train rows/s | epoch s | epoch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rows | input | copies | train rows | batch | statistics + encoding s "
+        "| peak RSS before training MB | peak RSS MB | train rows/s | epoch s | epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.get("fit", []):
         done = r["trained_rows"] + r["batch_size"] >= r["n_train_rows"]
+        _, mode, jitter = _key(r)
+        source = "pandas frame" if mode == "in memory" else "Parquet directory"
         lines.append(
-            f"| {r['n_rows']:,} | {r['n_train_rows']:,} | {r['batch_size']} "
+            f"| {r['n_rows']:,} | {source} | {'jittered' if jitter else 'exact'} "
+            f"| {r['n_train_rows']:,} | {r['batch_size']} "
             f"| {r['passes_seconds']} | {r['peak_rss_before_training_mb']:,.0f} "
             f"| {r['peak_rss_mb']:,.0f} | {r['train_rows_per_second']} "
             f"| {r['epoch_seconds_projected']:,.0f} | {'run' if done else 'projected'} |"
@@ -221,37 +260,50 @@ def main() -> None:
         action="store_true",
         help="skip the fits: sample the model already fitted for the largest size in --work",
     )
-    ap.add_argument("--child", nargs=4, metavar=("DATA", "MODEL", "BUDGET", "MAX_TIME"))
+    ap.add_argument("--jitter", action="store_true", help="perturb the copies (see make_data)")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=["out of core"],
+        choices=["out of core", "in memory"],
+        help="fit the Parquet directory, or the same rows read into one pandas frame first",
+    )
+    ap.add_argument("--child", nargs=5, metavar=("DATA", "MODEL", "BUDGET", "MAX_TIME", "MODE"))
     args = ap.parse_args()
     if args.child:
-        child_fit(args.child[0], args.child[1], float(args.child[2]), float(args.child[3]))
+        data, model, budget, max_time, mode = args.child
+        child_fit(data, model, float(budget), float(max_time), mode)
         return
     RESULTS.mkdir(exist_ok=True)
     out_json = RESULTS / "out_of_core.json"
     report = json.loads(out_json.read_text()) if out_json.exists() else {}
     if args.table:
         write_md(report, RESULTS / "out_of_core.md")
-        plot(report["fit"], RESULTS / "out_of_core.png", report.get("fit_unfinished", []))
+        plot(report["fit"], RESULTS / "out_of_core.png")
         return
     model = args.work / f"model-{max(args.sizes)}" if args.sample_only else None
     if not args.sample_only:
-        report["fit"] = [r for r in report.get("fit", []) if r["n_rows"] not in args.sizes]
-    for size in [] if args.sample_only else sorted(args.sizes):
-        data = make_data(size, args.work / f"census-{size}")
+        runs = {(n, m, args.jitter) for n in args.sizes for m in args.modes}
+        report["fit"] = [r for r in report.get("fit", []) if _key(r) not in runs]
+    for size, mode in (
+        [] if args.sample_only else sorted((n, m) for n in args.sizes for m in args.modes)
+    ):
+        data = make_data(size, args.work / f"census-{'jitter-' * args.jitter}{size}", args.jitter)
         model = args.work / f"model-{size}"
         rss, wall, out = timed(
             [sys.executable, __file__, "--child", str(data), str(model), str(args.budget)]
-            + [str(args.max_time)]
+            + [str(args.max_time), mode]
         )
         row = json.loads(out.split("RESULT ", 1)[1]) | {
             "peak_rss_mb": round(rss, 1),
             "wall_seconds": round(wall, 1),
             "budget_mb": args.budget,
             "max_time": args.max_time,
+            "jitter": args.jitter,
         }
         print(row, flush=True)
         report["fit"].append(row)
-        report["fit"].sort(key=lambda r: r["n_rows"])
+        report["fit"].sort(key=_key)
         out_json.write_text(json.dumps(report, indent=1))
     if args.sample and model is not None:
         runs = []
