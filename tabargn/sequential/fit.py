@@ -80,10 +80,10 @@ ENTITY_TRAINING_SHARE = 1 / 3
 """Share of the DP training epsilon spent on the entity model (the rest: the sequences)."""
 
 
-ENTITY_STATISTICS_SHARE = 1 / 6
-"""Least share of the DP statistics epsilon spent on the entity table (lengths, context).
-The DP bounds always release (:mod:`tabargn.dp_bounds`) and need little: the event table's
-many columns need the rest more."""
+ENTITY_STATISTICS_SHARE = 1 / 3
+"""Least share of the DP statistics epsilon spent on the entity table (lengths, context):
+its sequence lengths and start values decide every sequence (on baseball a sixth left the
+first year's DP bounds centuries wide; ``benchmarks/dp_diagnose.py``)."""
 
 
 def _dp_budgets(params: FitParams, prepared) -> dict | None:
