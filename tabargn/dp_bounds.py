@@ -51,12 +51,15 @@ __all__ = [
     "TIE_SHARE",
     "candidate_grid",
     "tie_slope",
+    "bound_scores",
+    "bound_logits",
     "exponential_bound",
     "dp_bounds",
 ]
 
-STEPS_PER_OCTAVE = 32
-"""Candidates per factor of two (about 2.2 % apart)."""
+STEPS_PER_OCTAVE = 128
+"""Candidates per factor of two (about 0.54 % apart: a bound near the year 1900 lands within
+about 10 years of a grid point)."""
 MAX_OCTAVE = 62
 """Largest candidate magnitude: ``2**62`` (past it values are clipped to the end candidates)."""
 TIE_SHARE = 0.05
@@ -106,6 +109,34 @@ def tie_slope(n: int, epsilon: float) -> float:
     return max(MIN_TIE_SLOPE, TIE_SHARE * n * epsilon)
 
 
+def bound_scores(x: np.ndarray, candidates: np.ndarray, upper: bool) -> np.ndarray:
+    """Scores of the candidates, int64 ``[K]``: ``-#{x > c}`` (upper) or ``-#{x < c}``.
+
+    The same numbers as OpenDP's ``make_quantile_score_candidates`` with ``alpha`` 1 or 0
+    (negated; its proof gives the sensitivity 1), checked in ``tests/test_dp_bounds.py``.
+    """
+    xs = np.sort(np.asarray(x, dtype=np.float64))
+    if upper:
+        return -(len(xs) - np.searchsorted(xs, candidates, side="right"))
+    return -np.searchsorted(xs, candidates, side="left")
+
+
+def bound_logits(
+    x: np.ndarray,
+    candidates: np.ndarray,
+    epsilon: float,
+    upper: bool,
+    slope: float,
+    anchor: float = 0.0,
+) -> np.ndarray:
+    """Unnormalized log-probabilities of the mechanism, float64 ``[K]``: ``epsilon * score``
+    plus the log base measure (arguments as :func:`exponential_bound`)."""
+    score = bound_scores(x, candidates, upper)
+    pos = _octave(candidates)
+    prior = np.log(_widths(pos)) - slope * np.abs(pos - _octave(np.array([anchor]))[0])
+    return epsilon * score.astype(np.float64) + prior
+
+
 def exponential_bound(
     x: np.ndarray,
     candidates: np.ndarray,
@@ -122,21 +153,15 @@ def exponential_bound(
         candidates: Sorted public candidates (:func:`candidate_grid`).
         epsilon: Epsilon of this release.
         upper: The upper bound (score ``-#{x > c}``), else the lower (``-#{x < c}``).
-        rng: The fit's generator (Gumbel noise).
+        rng: The fit's generator (Gumbel noise: ``argmax(logits + Gumbel)`` samples the
+            softmax of the logits exactly).
         slope: Base-measure decay, nats per octave from ``anchor`` (:func:`tie_slope`).
         anchor: Where the base measure peaks, as a candidate value (public).
 
     Returns:
         One of ``candidates`` (a float).
     """
-    xs = np.sort(np.asarray(x, dtype=np.float64))
-    if upper:
-        score = -(len(xs) - np.searchsorted(xs, candidates, side="right"))
-    else:
-        score = -np.searchsorted(xs, candidates, side="left")
-    pos = _octave(candidates)
-    prior = np.log(_widths(pos)) - slope * np.abs(pos - _octave(np.array([anchor]))[0])
-    logits = epsilon * score.astype(np.float64) + prior
+    logits = bound_logits(x, candidates, epsilon, upper, slope, anchor)
     return float(candidates[int(np.argmax(logits + rng.gumbel(size=len(candidates))))])
 
 
