@@ -4,9 +4,12 @@ With ``differential_privacy`` on, every statistic the encoders read from the tra
 released by a DP mechanism, so the reported epsilon covers the whole model, not only the
 network weights (the design of mostlyai-engine's ``value_protection_epsilon``, made stricter
 here: categories are selected with a threshold calibrated to delta, and the quantile bins are
-DP too). The statistics budget ``(epsilon_s, delta_s)`` of a table is split evenly over its
-modelled columns (basic composition, Dwork and Roth 2014, theorem 3.16: one row touches every
-column once); inside a column:
+DP too). The statistics budget ``(epsilon_s, delta_s)`` of a table is split over its modelled
+columns by :meth:`StatisticsBudget.plan`: weighted by what each kind needs (:data:`WEIGHTS`:
+a categorical column twice a numeric one), categorical selections by basic composition (Dwork
+and Roth 2014, theorem 3.16: one row touches every column once), the numeric and datetime
+releases (all pure DP) by zCDP when that gives each more (Bun and Steinke 2016; with 18
+numeric columns about 2.5 times the epsilon per release); inside a column:
 
 * **Categorical: noisy category selection** ("Laplace threshold", the stability-based
   histogram of Korolova et al. 2009 and Bun, Nissim and Stemmer 2016; unknown-domain analysis
@@ -15,24 +18,31 @@ column once); inside a column:
   one row survives with probability at most ``delta_c``. The kept values' noisy counts are
   stored; every other value encodes to RARE. ``tau`` comes from OpenDP's proof-backed privacy
   map of ``make_laplace_threshold`` (a binary search on it), never from a formula typed here.
-* **Numeric: DP bounds, then DP quantile bins.** Half of the column's epsilon finds the
-  bounds from a Laplace-noised histogram over symmetric powers of two (SmartNoise's
-  ``approx_bounds``, as in mostlyai-engine): the lowest and highest bins whose noisy count
-  clears a failure-probability threshold. The rest releases a Laplace-noised histogram on a
-  public grid between those bounds (its cell count adapts to ``n_rows * epsilon``); the
-  ordinary numeric reduce then cuts its quantile bins from that noisy distribution (mass spread
-  evenly inside each cell), so bins, atoms and the discrete mode are post-processing. Integer
-  columns (by dtype, public) keep integer grids; float columns are decoded without a detected
-  decimal grid (detecting one reads the raw values).
-* **Datetime:** the bounds as for numbers (in days), a noisy count deciding whether times of
-  day vary (else dates only); sub-second parts are not modelled under DP.
+* **Numeric: DP bounds, then (budget permitting) DP quantile bins.** The bounds are the DP
+  minimum and maximum by the exponential mechanism over a public grid of signed powers of two
+  (:mod:`tabargn.dp_bounds`; Smith 2011, OpenDP's quantile scores): they are *always*
+  released, a small budget makes them looser, never absent. (They were SmartNoise's
+  ``approx_bounds`` before, as in mostlyai-engine: a thresholded noisy log histogram, which
+  released nothing for 17 of baseball's 21 event columns at its per-column epsilon of 0.03,
+  so those columns came out all missing; ``benchmarks/dp_diagnose.py``.) When
+  ``n * bound_epsilon`` reaches :data:`HISTOGRAM_SIGNAL`, a share releases a Laplace-noised
+  histogram on a public grid between the bounds (its cell count adapts to ``n * epsilon``);
+  the ordinary numeric reduce cuts its quantile bins from that noisy distribution (mass spread
+  evenly inside each cell). Below it, or when no cell clears its noise, the bins are even
+  between the bounds (post-processing: the network learns the shape). Bins, atoms and the
+  discrete mode are post-processing either way. Integer columns (by dtype, public) keep
+  integer grids; float columns are decoded without a detected decimal grid (detecting one
+  reads the raw values).
+* **Datetime:** the bounds and bins as for numbers (in days), a noisy count deciding whether
+  times of day vary (else dates only); sub-second parts are not modelled under DP.
 * **Sequence lengths** are a numeric column of the entity table and get DP bounds and bins the
   same way (one row per entity). Event columns of sequential tables count one randomly chosen
   event per entity, so one entity changes each count by at most one.
 
 Structural facts are treated as public, not released: the column names and dtypes, the number
 of rows (opacus makes the same assumption for the sampling rate). Whether a column has missing
-values is a noisy count too (one more cell of its histogram: no extra epsilon).
+values is a noisy count too; it counts the rows the other releases of the column do not see
+(parallel composition), so it costs no share of its own.
 
 Library choice: **OpenDP** (0.16) calibrates the thresholds: its privacy maps carry published
 proofs, which is what matters in a threshold. The noise itself is drawn from the fit's seeded
@@ -147,11 +157,6 @@ class StatisticsBudget:
 
     epsilon: float
     delta: float
-
-    def per_column(self, kinds: list[str]) -> tuple[float, float]:
-        """``(epsilon, delta)`` of each column under an even split (kept for callers)."""
-        n_cat = sum(k == "categorical" for k in kinds)
-        return self.epsilon / max(len(kinds), 1), self.delta / max(n_cat, 1)
 
     def plan(self, kinds: list[str], n: int) -> tuple[list[ColumnBudget], dict]:
         """Splits the budget over a table's modelled columns, weighted by what each needs.
