@@ -49,6 +49,7 @@ __all__ = [
     "STEPS_PER_OCTAVE",
     "MAX_OCTAVE",
     "TIE_SHARE",
+    "TIE_SHARE_TRIMMED",
     "candidate_grid",
     "tie_slope",
     "bound_scores",
@@ -63,7 +64,14 @@ about 10 years of a grid point)."""
 MAX_OCTAVE = 62
 """Largest candidate magnitude: ``2**62`` (past it values are clipped to the end candidates)."""
 TIE_SHARE = 0.05
-"""The base measure's slope per octave equals the score of this share of ``n`` rows."""
+"""The base measure's slope per octave equals the score of this share of ``n`` rows, when the
+bounds are the column's final range (no histogram follows): the bounds then cut an octave of
+tail holding fewer rows than this share, and overshoot the data by about ``1 / slope``
+octaves."""
+TIE_SHARE_TRIMMED = 0.01
+"""The share when a noisy histogram between the bounds follows: its own trimming removes
+empty cells at either end, so the bounds should err towards covering the tails (on Adult,
+0.05 cut ``hours_per_week`` above 60-70 hours, about 5 % of the rows)."""
 MIN_TIE_SLOPE = 0.5
 """Least slope of the base measure, nats per octave."""
 
@@ -101,12 +109,12 @@ def _widths(pos: np.ndarray) -> np.ndarray:
     return np.r_[gaps[0], (gaps[:-1] + gaps[1:]) / 2, gaps[-1]]
 
 
-def tie_slope(n: int, epsilon: float) -> float:
-    """Nats per octave of the base measure: ``max(MIN_TIE_SLOPE, TIE_SHARE * n * epsilon)``.
+def tie_slope(n: int, epsilon: float, share: float = TIE_SHARE) -> float:
+    """Nats per octave of the base measure: ``max(MIN_TIE_SLOPE, share * n * epsilon)``.
 
     ``n`` (the table's row count) is public, as everywhere in the DP fit.
     """
-    return max(MIN_TIE_SLOPE, TIE_SHARE * n * epsilon)
+    return max(MIN_TIE_SLOPE, share * n * epsilon)
 
 
 def bound_scores(x: np.ndarray, candidates: np.ndarray, upper: bool) -> np.ndarray:
@@ -166,7 +174,12 @@ def exponential_bound(
 
 
 def dp_bounds(
-    x: np.ndarray, integer: bool, epsilon: float, n: int, rng: np.random.Generator
+    x: np.ndarray,
+    integer: bool,
+    epsilon: float,
+    n: int,
+    rng: np.random.Generator,
+    share: float = TIE_SHARE,
 ) -> tuple[float, float]:
     """DP ``(low, high)`` of finite values ``x``: two releases of ``epsilon`` each.
 
@@ -180,12 +193,13 @@ def dp_bounds(
             ``epsilon**2 / 4`` in zCDP).
         n: The public row count (sets :func:`tie_slope`).
         rng: The fit's generator.
+        share: :data:`TIE_SHARE`, or :data:`TIE_SHARE_TRIMMED` when a histogram follows.
 
     Returns:
         ``(low, high)``, floats on the candidate grid, always released.
     """
     grid = candidate_grid(integer)
-    slope = tie_slope(n, epsilon)
+    slope = tie_slope(n, epsilon, share)
     high = exponential_bound(x, grid, epsilon, True, rng, slope, anchor=0.0)
     # the lower bound's candidates: those up to the upper one, plus one more so that the
     # last one's width is that of the full grid (a public function of the release)

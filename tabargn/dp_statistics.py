@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabargn.dp_bounds import dp_bounds
+from tabargn.dp_bounds import TIE_SHARE, TIE_SHARE_TRIMMED, dp_bounds
 from tabargn.encoding import categorical, datetime, numeric
 from tabargn.errors import OptionalDependencyError
 from tabargn.schema import keep_spec_categories, to_kind
@@ -86,7 +86,7 @@ MAX_CELLS = 512
 MIN_CELLS = 4
 ROWS_PER_NOISE = 20.0
 """Expected rows per cell, in units of the noise scale: ``cells = n * eps / ROWS_PER_NOISE``."""
-POINTS_PER_CELL = 16
+POINTS_PER_CELL = 32
 """A cell's noisy mass is spread over this many evenly spaced points (fewer for integers)."""
 
 
@@ -382,16 +382,27 @@ def dp_categorical(
     return stats, release
 
 
+NULL_CUT = math.log(1000)
+"""A column is released as having missing values when its noisy count of them clears
+``NULL_CUT / epsilon`` noise scales: a column without any gets a spurious missing code (and a
+nullable dtype in samples) with probability 1/2000, not the 1/40 of a cut at 3."""
+
+
 def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> tuple[int, float]:
-    """``(1 when a Laplace-noised count of missing values clears 3 / epsilon else 0, the noisy
-    count clipped at 0)``.
+    """``(1 when a Laplace-noised count of missing values clears NULL_CUT / epsilon else 0, the
+    noisy count clipped at 0)``.
 
     Missing values are one more cell of the column's noisy histogram (a row is missing or has a
     value), so the count costs no extra epsilon (parallel composition); the candidate is
     public, so any cut is valid.
     """
     noisy = n_null + rng.laplace(0.0, 1.0 / epsilon)
-    return int(noisy >= 3.0 / epsilon), max(float(noisy), 0.0)
+    return int(noisy >= NULL_CUT / epsilon), max(float(noisy), 0.0)
+
+
+def _share(budget: ColumnBudget) -> float:
+    """The bounds' tie share: looser when a histogram follows and trims its empty ends."""
+    return TIE_SHARE_TRIMMED if budget.histogram > 0 else TIE_SHARE
 
 
 def _even_points(lo: float, hi: float, integer: bool) -> np.ndarray:
@@ -429,7 +440,7 @@ def dp_numeric(
     n = len(x)
     n_null, nulls = _noisy_nulls(int(np.isnan(x).sum()), budget.nulls, rng)
     x = x[np.isfinite(x)]
-    lo, hi = dp_bounds(x, integer, budget.bound, n, rng)
+    lo, hi = dp_bounds(x, integer, budget.bound, n, rng, _share(budget))
     points, weights, _ = _released_points(x, lo, hi, integer, budget, n - nulls, rng)
     keep = weights > 0
     partial = {
@@ -464,7 +475,7 @@ def dp_datetime(values: pd.Series, budget: ColumnBudget, rng: np.random.Generato
     n_null, nulls = _noisy_nulls(int(null.sum()), budget.nulls, rng)
     ns = ns[~null]
     days = ns / _DAY_NS
-    lo, hi = dp_bounds(days, False, budget.bound, n, rng)
+    lo, hi = dp_bounds(days, False, budget.bound, n, rng, _share(budget))
     points, weights, span = _released_points(days, lo, hi, False, budget, n - nulls, rng)
     lo_ns = int(math.floor(span[0] * 86_400)) * 10**9
     hi_ns = int(math.ceil(span[1] * 86_400)) * 10**9
