@@ -125,6 +125,7 @@ class ColumnBudget:
 
 
 WEIGHTS = {"categorical": 2.0, "numeric": 1.0, "datetime": 1.0}
+# numeric and datetime weights double when the table can afford histograms (plan)
 """Share of the table's statistics epsilon per column kind, by what each needs. A category
 holding a share ``p`` of ``n`` rows survives the selection when ``epsilon p n`` clears about
 ``log(1 / delta)`` (14-17 at the usual deltas); a DP bound misses by about ``log(K) / epsilon``
@@ -182,14 +183,29 @@ class StatisticsBudget:
             ``(budgets, accounting)``: one :class:`ColumnBudget` per column and a summary
             (``"numeric_composition"``: ``"basic"`` or ``"zcdp"``, the parts' epsilons).
         """
-        weights = [WEIGHTS.get(k, 1.0) for k in kinds]
+        budgets, composition, eps_cat, eps_num, delta_num = self._split(kinds, n, 1.0)
+        if any(b.histogram > 0 for b in budgets):  # numeric columns need a histogram too
+            budgets, composition, eps_cat, eps_num, delta_num = self._split(kinds, n, 2.0)
+        accounting = {
+            "categorical_epsilon": eps_cat,
+            "numeric_epsilon": eps_num,
+            "numeric_delta": delta_num,
+            "numeric_composition": composition,
+        }
+        return budgets, accounting
+
+    def _split(self, kinds, n, numeric_factor):
+        """Column budgets with the numeric weights times ``numeric_factor``."""
+        weights = [
+            WEIGHTS.get(k, 1.0) * (1 if k == "categorical" else numeric_factor) for k in kinds
+        ]
         total = sum(weights) or 1.0
         cats = [i for i, k in enumerate(kinds) if k == "categorical"]
         nums = [i for i, k in enumerate(kinds) if k != "categorical"]
         eps_cat = self.epsilon * sum(weights[i] for i in cats) / total
         eps_num = self.epsilon - eps_cat
         delta_cat = self.delta / 2 if nums else self.delta
-        delta_num = self.delta - delta_cat if cats else self.delta
+        delta_num = (self.delta - delta_cat if cats else self.delta) if nums else 0.0
         budgets: list[ColumnBudget | None] = [None] * len(kinds)
         for i in cats:
             budgets[i] = ColumnBudget(eps_cat / len(cats), delta_cat / len(cats))
@@ -203,18 +219,14 @@ class StatisticsBudget:
             for i in nums:
                 extra = 1 if kinds[i] == "datetime" else 0  # the time-of-day count
                 budgets[i] = _numeric_budget(col_eps, rho, composition, 2 + extra, extra, n)
-        accounting = {
-            "categorical_epsilon": eps_cat,
-            "numeric_epsilon": eps_num,
-            "numeric_delta": delta_num if nums else 0.0,
-            "numeric_composition": composition,
-        }
-        return budgets, accounting
+        return budgets, composition, eps_cat, eps_num, delta_num
 
 
 def _numeric_budget(col_eps, rho, composition, n_parts, timed, n) -> ColumnBudget:
     """A numeric/datetime column's releases (bounds, optional histogram, counts), each an
-    equal part of the column's ``col_eps`` (basic) or ``rho`` (zCDP)."""
+    equal part of the column's ``col_eps`` (basic) or ``rho`` (zCDP); a histogram takes two
+    parts (it gives the bins their shape: on Adult a third of the column left the quantile
+    bins coarser than the thresholded log histogram's)."""
 
     def split(parts):
         if composition == "basic":  # pure releases adding up to col_eps
@@ -225,8 +237,8 @@ def _numeric_budget(col_eps, rho, composition, n_parts, timed, n) -> ColumnBudge
     bound, laplace, nulls = split(n_parts)
     histogram = 0.0
     if n * bound >= HISTOGRAM_SIGNAL:
-        bound, laplace, nulls = split(n_parts + 1)
-        histogram = laplace
+        bound, laplace, nulls = split(n_parts + 2)
+        histogram = laplace * math.sqrt(2) if composition == "zcdp" else 2 * laplace
     return ColumnBudget(col_eps, 0.0, bound, histogram, nulls, laplace if timed else 0.0)
 
 
@@ -382,10 +394,11 @@ def dp_categorical(
     return stats, release
 
 
-NULL_CUT = math.log(1000)
+NULL_CUT = 3.0
 """A column is released as having missing values when its noisy count of them clears
 ``NULL_CUT / epsilon`` noise scales: a column without any gets a spurious missing code (and a
-nullable dtype in samples) with probability 1/2000, not the 1/40 of a cut at 3."""
+nullable dtype in samples) with probability ``exp(-3) / 2``, about 1/40; a stricter cut
+would lose the missing code of columns with a few percent missing (baseball's ``so``)."""
 
 
 def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> tuple[int, float]:
