@@ -1,6 +1,9 @@
 """Per-column diagnosis of DP encoding statistics on baseball (the split of ``benchmarks/dp.py``).
 
-    .venv/bin/python benchmarks/dp_diagnose.py [--epsilon 4] [--seeds 0 1 2]
+    PYTHONPATH=. .venv/bin/python benchmarks/dp_diagnose.py [--epsilon 4] [--seeds 0 1 2]
+
+(``PYTHONPATH`` picks the checkout whose statistics are diagnosed; results for main and this
+code: ``benchmarks/results/dp_diagnose_baseball.md``.)
 
 Fits only the codecs of a sequential DP fit (entity table and event table, with the budgets the
 sequential engine gives them), no network, and prints per column: the kind, the epsilon it got,
@@ -11,19 +14,16 @@ released range against the true range (1st-99th percentile). Cheap: seconds, not
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tabargn.codec import TableCodec  # noqa: E402
-from tabargn.params import FitParams  # noqa: E402
-from tabargn.schema import infer_schema  # noqa: E402
-from tabargn.sequential.fit import _dp_budgets  # noqa: E402
-from tabargn.sequential.prepare import fit_event_codec, prepare_training  # noqa: E402
+from tabargn.codec import TableCodec
+from tabargn.params import FitParams
+from tabargn.schema import infer_schema
+from tabargn.sequential.fit import _dp_budgets
+from tabargn.sequential.prepare import fit_event_codec, prepare_training
 
 DATA = Path("/work/shared/data")
 
