@@ -4,9 +4,12 @@ With ``differential_privacy`` on, every statistic the encoders read from the tra
 released by a DP mechanism, so the reported epsilon covers the whole model, not only the
 network weights (the design of mostlyai-engine's ``value_protection_epsilon``, made stricter
 here: categories are selected with a threshold calibrated to delta, and the quantile bins are
-DP too). The statistics budget ``(epsilon_s, delta_s)`` of a table is split evenly over its
-modelled columns (basic composition, Dwork and Roth 2014, theorem 3.16: one row touches every
-column once); inside a column:
+DP too). The statistics budget ``(epsilon_s, delta_s)`` of a table is split over its modelled
+columns by :meth:`StatisticsBudget.plan`: weighted by what each kind needs (:data:`WEIGHTS`:
+a categorical column twice a numeric one), categorical selections by basic composition (Dwork
+and Roth 2014, theorem 3.16: one row touches every column once), the numeric and datetime
+releases (all pure DP) by zCDP when that gives each more (Bun and Steinke 2016; with 18
+numeric columns about 2.5 times the epsilon per release); inside a column:
 
 * **Categorical: noisy category selection** ("Laplace threshold", the stability-based
   histogram of Korolova et al. 2009 and Bun, Nissim and Stemmer 2016; unknown-domain analysis
@@ -15,24 +18,31 @@ column once); inside a column:
   one row survives with probability at most ``delta_c``. The kept values' noisy counts are
   stored; every other value encodes to RARE. ``tau`` comes from OpenDP's proof-backed privacy
   map of ``make_laplace_threshold`` (a binary search on it), never from a formula typed here.
-* **Numeric: DP bounds, then DP quantile bins.** Half of the column's epsilon finds the
-  bounds from a Laplace-noised histogram over symmetric powers of two (SmartNoise's
-  ``approx_bounds``, as in mostlyai-engine): the lowest and highest bins whose noisy count
-  clears a failure-probability threshold. The rest releases a Laplace-noised histogram on a
-  public grid between those bounds (its cell count adapts to ``n_rows * epsilon``); the
-  ordinary numeric reduce then cuts its quantile bins from that noisy distribution (mass spread
-  evenly inside each cell), so bins, atoms and the discrete mode are post-processing. Integer
-  columns (by dtype, public) keep integer grids; float columns are decoded without a detected
-  decimal grid (detecting one reads the raw values).
-* **Datetime:** the bounds as for numbers (in days), a noisy count deciding whether times of
-  day vary (else dates only); sub-second parts are not modelled under DP.
+* **Numeric: DP bounds, then (budget permitting) DP quantile bins.** The bounds are the DP
+  minimum and maximum by the exponential mechanism over a public grid of signed powers of two
+  (:mod:`tabargn.dp_bounds`; Smith 2011, OpenDP's quantile scores): they are *always*
+  released, a small budget makes them looser, never absent. (They were SmartNoise's
+  ``approx_bounds`` before, as in mostlyai-engine: a thresholded noisy log histogram, which
+  released nothing for 17 of baseball's 21 event columns at its per-column epsilon of 0.03,
+  so those columns came out all missing; ``benchmarks/dp_diagnose.py``.) When
+  ``n * bound_epsilon`` reaches :data:`HISTOGRAM_SIGNAL`, a share releases a Laplace-noised
+  histogram on a public grid between the bounds (its cell count adapts to ``n * epsilon``);
+  the ordinary numeric reduce cuts its quantile bins from that noisy distribution (mass spread
+  evenly inside each cell). Below it, or when no cell clears its noise, the bins are even
+  between the bounds (post-processing: the network learns the shape). Bins, atoms and the
+  discrete mode are post-processing either way. Integer columns (by dtype, public) keep
+  integer grids; float columns are decoded without a detected decimal grid (detecting one
+  reads the raw values).
+* **Datetime:** the bounds and bins as for numbers (in days), a noisy count deciding whether
+  times of day vary (else dates only); sub-second parts are not modelled under DP.
 * **Sequence lengths** are a numeric column of the entity table and get DP bounds and bins the
   same way (one row per entity). Event columns of sequential tables count one randomly chosen
   event per entity, so one entity changes each count by at most one.
 
 Structural facts are treated as public, not released: the column names and dtypes, the number
 of rows (opacus makes the same assumption for the sampling rate). Whether a column has missing
-values is a noisy count too (one more cell of its histogram: no extra epsilon).
+values is a noisy count too; it counts the rows the other releases of the column do not see
+(parallel composition), so it costs no share of its own.
 
 Library choice: **OpenDP** (0.16) calibrates the thresholds: its privacy maps carry published
 proofs, which is what matters in a threshold. The noise itself is drawn from the fit's seeded
@@ -51,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabargn.dp_bounds import TIE_SHARE, TIE_SHARE_TRIMMED, dp_bounds
 from tabargn.encoding import categorical, datetime, numeric
 from tabargn.errors import OptionalDependencyError
 from tabargn.schema import keep_spec_categories, to_kind
@@ -59,7 +70,8 @@ __all__ = [
     "StatisticsBudget",
     "require_opendp",
     "laplace_threshold",
-    "approx_bounds",
+    "ColumnBudget",
+    "zcdp_rho",
     "dp_categorical",
     "dp_numeric",
     "dp_datetime",
@@ -69,14 +81,12 @@ __all__ = [
     "sample_releases",
 ]
 
-LOG_BINS = 64
-"""Log-histogram bins per sign for the bounds: ``[2^(j-1), 2^j)``, j = 1..63, plus ``[0, 1)``."""
 MAX_CELLS = 512
 """Most cells of the noisy histogram the quantile bins are cut from."""
 MIN_CELLS = 4
 ROWS_PER_NOISE = 20.0
 """Expected rows per cell, in units of the noise scale: ``cells = n * eps / ROWS_PER_NOISE``."""
-POINTS_PER_CELL = 16
+POINTS_PER_CELL = 32
 """A cell's noisy mass is spread over this many evenly spaced points (fewer for integers)."""
 
 
@@ -93,21 +103,143 @@ def require_opendp():
 
 
 @dataclass(frozen=True)
+class ColumnBudget:
+    """What one column's DP release may spend (see :meth:`StatisticsBudget.plan`).
+
+    Attributes:
+        epsilon: The column's share of the table's epsilon (before the zCDP saving).
+        delta: Delta of a categorical selection (0 for the other kinds).
+        bound: Epsilon of each of the two bounds (:func:`tabargn.dp_bounds.dp_bounds`).
+        histogram: Epsilon of the noisy histogram the quantile bins are cut from; 0: no
+            histogram, the bins are even between the bounds (the network learns the shape).
+        nulls: Epsilon of the noisy count of missing values (parallel to the rest).
+        timed: Epsilon of a datetime column's count of values with a time of day.
+    """
+
+    epsilon: float
+    delta: float = 0.0
+    bound: float = 0.0
+    histogram: float = 0.0
+    nulls: float = 0.0
+    timed: float = 0.0
+
+
+WEIGHTS = {"categorical": 2.0, "numeric": 1.0, "datetime": 1.0}
+# numeric and datetime weights double when the table can afford histograms (plan)
+"""Share of the table's statistics epsilon per column kind, by what each needs. A category
+holding a share ``p`` of ``n`` rows survives the selection when ``epsilon p n`` clears about
+``log(1 / delta)`` (14-17 at the usual deltas); a DP bound misses by about ``log(K) / epsilon``
+rows (``K`` candidates, about 8) and the network learns the shape inside it, so a
+categorical column needs about twice a numeric one's epsilon for a comparable result (on
+baseball's 982 entities, ``lg``'s two leagues need about 0.03 each, the bounds 0.03 per
+column). The quantile histogram and the time-of-day count come out of a numeric share."""
+HISTOGRAM_SIGNAL = 200.0
+"""A numeric column gets a noisy quantile histogram when ``n * bound_epsilon`` reaches this
+(``n`` public): below it, the histogram's cells would sink in noise and the share goes to
+the bounds."""
+
+
+def zcdp_rho(epsilon: float, delta: float) -> float:
+    """Largest zCDP ``rho`` that converts to ``(epsilon, delta)``-DP (Bun and Steinke 2016,
+    proposition 1.3: ``epsilon = rho + 2 sqrt(rho log(1 / delta))``, solved for ``rho``)."""
+    log = math.log(1.0 / delta)
+    return (math.sqrt(log + epsilon) - math.sqrt(log)) ** 2
+
+
+@dataclass(frozen=True)
 class StatisticsBudget:
     """The DP budget of one table's encoding statistics.
 
     Attributes:
-        epsilon: Total epsilon of the table's statistics, split evenly over its columns.
-        delta: Total delta, split evenly over its categorical columns (the only ones using it).
+        epsilon: Total epsilon of the table's statistics.
+        delta: Total delta (categorical selections, and the zCDP conversion of the numeric
+            releases).
     """
 
     epsilon: float
     delta: float
 
-    def per_column(self, kinds: list[str]) -> tuple[float, float]:
-        """``(epsilon, delta)`` of each column of a table whose modelled columns are ``kinds``."""
-        n_cat = sum(k == "categorical" for k in kinds)
-        return self.epsilon / max(len(kinds), 1), self.delta / max(n_cat, 1)
+    def plan(self, kinds: list[str], n: int) -> tuple[list[ColumnBudget], dict]:
+        """Splits the budget over a table's modelled columns, weighted by what each needs.
+
+        1. Epsilon goes to the categorical and the numeric/datetime columns in proportion to
+           :data:`WEIGHTS` (one selection; two bounds); delta in halves when both kinds are
+           present (categorical selections; the numeric releases' zCDP conversion).
+        2. Categorical columns split their part evenly (basic composition, Dwork and Roth
+           2014, theorem 3.16), each with ``delta / n_categorical``.
+        3. Numeric and datetime columns split theirs by the better of two accountings: basic
+           composition, or zCDP (every numeric release is pure DP: a bound of ``eps`` is
+           ``eps**2 / 8``-zCDP, a Laplace count ``eps**2 / 2``-zCDP; zCDP composes by adding
+           ``rho``, Bun and Steinke 2016, and the total ``rho`` converts back to
+           ``(epsilon_numeric, delta_numeric)``). With many columns zCDP gives each release
+           about ``sqrt(columns)`` times more epsilon. The missing-value count uses the whole
+           column share (it counts rows the other releases do not see: parallel composition).
+
+        Args:
+            kinds: The modelled columns' kinds.
+            n: The table's row count (public).
+
+        Returns:
+            ``(budgets, accounting)``: one :class:`ColumnBudget` per column and a summary
+            (``"numeric_composition"``: ``"basic"`` or ``"zcdp"``, the parts' epsilons).
+        """
+        budgets, composition, eps_cat, eps_num, delta_num = self._split(kinds, n, 1.0)
+        if any(b.histogram > 0 for b in budgets):  # numeric columns need a histogram too
+            budgets, composition, eps_cat, eps_num, delta_num = self._split(kinds, n, 2.0)
+        accounting = {
+            "categorical_epsilon": eps_cat,
+            "numeric_epsilon": eps_num,
+            "numeric_delta": delta_num,
+            "numeric_composition": composition,
+        }
+        return budgets, accounting
+
+    def _split(self, kinds, n, numeric_factor):
+        """Column budgets with the numeric weights times ``numeric_factor``."""
+        weights = [
+            WEIGHTS.get(k, 1.0) * (1 if k == "categorical" else numeric_factor) for k in kinds
+        ]
+        total = sum(weights) or 1.0
+        cats = [i for i, k in enumerate(kinds) if k == "categorical"]
+        nums = [i for i, k in enumerate(kinds) if k != "categorical"]
+        eps_cat = self.epsilon * sum(weights[i] for i in cats) / total
+        eps_num = self.epsilon - eps_cat
+        delta_cat = self.delta / 2 if nums else self.delta
+        delta_num = (self.delta - delta_cat if cats else self.delta) if nums else 0.0
+        budgets: list[ColumnBudget | None] = [None] * len(kinds)
+        for i in cats:
+            budgets[i] = ColumnBudget(eps_cat / len(cats), delta_cat / len(cats))
+        composition = "basic"
+        if nums:
+            col_eps = eps_num / len(nums)
+            rho = zcdp_rho(eps_num, delta_num) / len(nums)
+            # one accounting for the whole table (mixing them would not add up): the one
+            # giving a column's two bounds more epsilon
+            composition = "zcdp" if math.sqrt(8 * rho / 2) > col_eps / 2 else "basic"
+            for i in nums:
+                extra = 1 if kinds[i] == "datetime" else 0  # the time-of-day count
+                budgets[i] = _numeric_budget(col_eps, rho, composition, 2 + extra, extra, n)
+        return budgets, composition, eps_cat, eps_num, delta_num
+
+
+def _numeric_budget(col_eps, rho, composition, n_parts, timed, n) -> ColumnBudget:
+    """A numeric/datetime column's releases (bounds, optional histogram, counts), each an
+    equal part of the column's ``col_eps`` (basic) or ``rho`` (zCDP); a histogram takes two
+    parts (it gives the bins their shape: on Adult a third of the column left the quantile
+    bins coarser than the thresholded log histogram's)."""
+
+    def split(parts):
+        if composition == "basic":  # pure releases adding up to col_eps
+            share = col_eps / parts
+            return share, share, col_eps
+        return math.sqrt(8 * rho / parts), math.sqrt(2 * rho / parts), math.sqrt(2 * rho)
+
+    bound, laplace, nulls = split(n_parts)
+    histogram = 0.0
+    if n * bound >= HISTOGRAM_SIGNAL:
+        bound, laplace, nulls = split(n_parts + 2)
+        histogram = laplace * math.sqrt(2) if composition == "zcdp" else 2 * laplace
+    return ColumnBudget(col_eps, 0.0, bound, histogram, nulls, laplace if timed else 0.0)
 
 
 # ====================================================================== mechanisms
@@ -142,47 +274,6 @@ def laplace_threshold(scale: float, delta: float) -> float:
         else:
             high = mid
     return high
-
-
-def _log_edges() -> np.ndarray:
-    pos = np.concatenate([[0.0], 2.0 ** np.arange(0, LOG_BINS)])
-    return np.concatenate([-pos[:0:-1], pos])
-
-
-def approx_bounds(x: np.ndarray, epsilon: float, rng: np.random.Generator):
-    """DP bounds of finite values ``x`` from a noisy histogram over signed powers of two.
-
-    SmartNoise's ``approx_bounds`` (as in mostlyai-engine; D. Desfontaines, "Lowering the cost
-    of anonymization", 2020, section 5.4): Laplace noise of scale ``1 / epsilon`` on every bin
-    (one row changes one bin by one), then the lowest and highest bins whose noisy count clears
-    the threshold of a failure probability from 1e-8 up to ``1 / (2 * bins)``.
-
-    Returns:
-        ``(low, high)`` bin edges (floats), or ``(None, None)`` when no bin clears it.
-    """
-    edges = _log_edges()
-    counts, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
-    n_bins = len(counts)
-    noisy = counts + rng.laplace(0.0, 1.0 / epsilon, size=n_bins)
-    beta = 1e-8
-    while beta <= 1 / (2 * n_bins):
-        # P(an empty bin's noise exceeds k) = beta / n_bins per bin
-        k = math.log(n_bins / (2 * beta)) / epsilon
-        above = np.nonzero(noisy > k)[0]
-        if len(above):
-            return float(edges[above[0]]), float(edges[above[-1] + 1])
-        beta *= 10
-    return None, None
-
-
-def _widen(lo, hi):
-    """The bounds one log bin wider on each side (post-processing): a bin holding too few rows
-    to clear the bounds threshold can still clear the finer histogram's trimming."""
-    if lo is None:
-        return lo, hi
-    lo = lo * 2 if lo < -1 else (-1.0 if lo < 0 else (lo / 2 if lo >= 2 else 0.0))
-    hi = hi * 2 if hi > 1 else (1.0 if hi > 0 else (hi / 2 if hi <= -2 else 0.0))
-    return lo, hi
 
 
 def _noisy_cells(x, lo, hi, integer, epsilon, rng):
@@ -303,79 +394,119 @@ def dp_categorical(
     return stats, release
 
 
+NULL_CUT = 3.0
+"""A column is released as having missing values when its noisy count of them clears
+``NULL_CUT / epsilon`` noise scales: a column without any gets a spurious missing code (and a
+nullable dtype in samples) with probability ``exp(-3) / 2``, about 1/40; a stricter cut
+would lose the missing code of columns with a few percent missing (baseball's ``so``)."""
+
+
 def _noisy_nulls(n_null: int, epsilon: float, rng: np.random.Generator) -> tuple[int, float]:
-    """``(1 when a Laplace-noised count of missing values clears 3 / epsilon else 0, the noisy
-    count clipped at 0)``.
+    """``(1 when a Laplace-noised count of missing values clears NULL_CUT / epsilon else 0, the
+    noisy count clipped at 0)``.
 
     Missing values are one more cell of the column's noisy histogram (a row is missing or has a
     value), so the count costs no extra epsilon (parallel composition); the candidate is
     public, so any cut is valid.
     """
     noisy = n_null + rng.laplace(0.0, 1.0 / epsilon)
-    return int(noisy >= 3.0 / epsilon), max(float(noisy), 0.0)
+    return int(noisy >= NULL_CUT / epsilon), max(float(noisy), 0.0)
 
 
-def _protected_empty(kind_reduce, n_null_partial: dict) -> dict:
-    return kind_reduce([n_null_partial], value_protection=False, rng=None) | {"protected": True}
+def _share(budget: ColumnBudget) -> float:
+    """The bounds' tie share: looser when a histogram follows and trims its empty ends."""
+    return TIE_SHARE_TRIMMED if budget.histogram > 0 else TIE_SHARE
 
 
-def dp_numeric(values: pd.Series, integer: bool, epsilon: float, rng: np.random.Generator) -> dict:
-    """Numeric stats from DP bounds and a DP histogram (see the module docstring)."""
+def _even_points(lo: float, hi: float, integer: bool) -> np.ndarray:
+    """Evenly spaced points on ``[lo, hi]`` (its integers, at most 257, for integer columns)."""
+    if integer:
+        lo, hi = math.floor(lo), math.ceil(hi)
+        if hi - lo + 1 <= 257:
+            return np.arange(lo, hi + 1, dtype=np.float64)
+        return np.unique(np.round(np.linspace(lo, hi, 257)))
+    return np.linspace(lo, hi, 257) if hi > lo else np.array([lo])
+
+
+def _released_points(x, lo, hi, integer, budget: ColumnBudget, n_values, rng):
+    """``(points, weights, span)`` the bins are cut from: the noisy histogram between the DP
+    bounds when the budget has one and a cell clears its noise, else even points between the
+    bounds with even weights summing to ``n_values`` (post-processing: no data read)."""
+    if budget.histogram > 0:
+        points, weights, span = _noisy_cells(x, lo, hi, integer, budget.histogram, rng)
+        if len(points) and weights.sum() > 0:
+            return points, weights, span
+    points = _even_points(lo, hi, integer)
+    weights = np.full(len(points), max(n_values, 1.0) / len(points))
+    return points, weights, (float(points[0]), float(points[-1]))
+
+
+def dp_numeric(
+    values: pd.Series, integer: bool, budget: ColumnBudget, rng: np.random.Generator
+) -> dict:
+    """Numeric stats from DP bounds and, budget permitting, a DP histogram (module docstring).
+
+    Always releases a range (:func:`tabargn.dp_bounds.dp_bounds`); the column comes out all
+    missing only when its noisy count of values says it has none.
+    """
     x = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    n_null, nulls = _noisy_nulls(int(np.isnan(x).sum()), epsilon / 2, rng)
+    n = len(x)
+    n_null, nulls = _noisy_nulls(int(np.isnan(x).sum()), budget.nulls, rng)
     x = x[np.isfinite(x)]
-    empty = {"n": 0, "n_null": n_null, "values": [], "weights": []}
-    lo, hi = _widen(*approx_bounds(x, epsilon / 2, rng))
-    points = np.array([])
-    if lo is not None:
-        points, weights, _ = _noisy_cells(x, lo, hi, integer, epsilon / 2, rng)
-    if not len(points) or weights.sum() <= 0:
-        stats = _protected_empty(numeric.reduce, empty)
-    else:
-        keep = weights > 0
-        partial = {
-            "n": int(len(x)),
-            "n_null": n_null,
-            "decimals": 0 if integer else None,
-            "gcd": 1,
-            "values": numeric.plain_values(points[keep], integer),
-            "weights": [float(w) for w in weights[keep]],
-        }
-        stats = numeric.reduce([partial], value_protection=False, rng=rng)
-    stats["dp"] = {"epsilon": epsilon}
-    if stats.get("protected"):
-        return stats, Release([], np.array([]), nulls)
+    lo, hi = dp_bounds(x, integer, budget.bound, n, rng, _share(budget))
+    points, weights, _ = _released_points(x, lo, hi, integer, budget, n - nulls, rng)
+    keep = weights > 0
+    partial = {
+        "n": int(max(round(n - nulls), 1)),
+        "n_null": n_null,
+        "decimals": 0 if integer else None,
+        "gcd": 1,
+        "values": numeric.plain_values(points[keep], integer),
+        "weights": [float(w) for w in weights[keep]],
+    }
+    stats = numeric.reduce([partial], value_protection=False, rng=rng)
+    stats["dp"] = _spent(budget)
     return stats, Release(list(points[keep]), weights[keep], nulls)
+
+
+def _spent(budget: ColumnBudget) -> dict:
+    return {
+        "epsilon": budget.epsilon,
+        "bound_epsilon": budget.bound,
+        "histogram_epsilon": budget.histogram,
+    }
 
 
 _DAY_NS = 86_400 * 10**9
 
 
-def dp_datetime(values: pd.Series, epsilon: float, rng: np.random.Generator) -> dict:
-    """Datetime stats from DP bounds (in days) and a noisy time-of-day count."""
+def dp_datetime(values: pd.Series, budget: ColumnBudget, rng: np.random.Generator) -> dict:
+    """Datetime stats from DP bounds (in days), a DP histogram when the budget has one, and a
+    noisy count deciding whether times of day vary."""
     ns, null, tz = datetime._to_ns(values)
-    n_null, nulls = _noisy_nulls(int(null.sum()), epsilon / 3, rng)
+    n = len(ns)
+    n_null, nulls = _noisy_nulls(int(null.sum()), budget.nulls, rng)
     ns = ns[~null]
-    empty = {"n": 0, "n_null": n_null, "tz": tz, "low": [], "high": [], "parts": {}}
     days = ns / _DAY_NS
-    lo, hi = _widen(*approx_bounds(days, epsilon / 3, rng))
-    span, points, weights = None, np.array([]), np.array([])
-    if lo is not None:
-        points, weights, span = _noisy_cells(days, lo, hi, False, epsilon / 3, rng)
-    if span is None:
-        stats = _protected_empty(datetime.reduce, empty)
-    else:
-        lo_ns = int(math.floor(span[0] * 86_400)) * 10**9
-        hi_ns = int(math.ceil(span[1] * 86_400)) * 10**9
-        timed = float(np.count_nonzero(ns % _DAY_NS)) + rng.laplace(0.0, 3.0 / epsilon)
-        varies = timed >= math.log(2) * 3.0 / epsilon + 1
-        parts = {name: [datetime._BASE[name], datetime._LAST[name]] for name in ("month", "day")}
-        for name in ("hour", "minute", "second"):
-            parts[name] = [0, datetime._LAST[name] if varies else 0]
-        parts.update({name: [0, 0] for name in ("ms", "us", "ns")})
-        partial = {"n": len(ns), "n_null": n_null, "tz": tz, "low": [lo_ns], "high": [hi_ns]}
-        stats = datetime.reduce([partial | {"parts": parts}], value_protection=False, rng=rng)
-    stats["dp"] = {"epsilon": epsilon}
+    lo, hi = dp_bounds(days, False, budget.bound, n, rng, _share(budget))
+    points, weights, span = _released_points(days, lo, hi, False, budget, n - nulls, rng)
+    lo_ns = int(math.floor(span[0] * 86_400)) * 10**9
+    hi_ns = int(math.ceil(span[1] * 86_400)) * 10**9
+    timed = float(np.count_nonzero(ns % _DAY_NS)) + rng.laplace(0.0, 1.0 / budget.timed)
+    varies = timed >= math.log(2) / budget.timed + 1
+    parts = {name: [datetime._BASE[name], datetime._LAST[name]] for name in ("month", "day")}
+    for name in ("hour", "minute", "second"):
+        parts[name] = [0, datetime._LAST[name] if varies else 0]
+    parts.update({name: [0, 0] for name in ("ms", "us", "ns")})
+    partial = {
+        "n": int(max(round(n - nulls), 1)),
+        "n_null": n_null,
+        "tz": tz,
+        "low": [lo_ns],
+        "high": [hi_ns],
+    }
+    stats = datetime.reduce([partial | {"parts": parts}], value_protection=False, rng=rng)
+    stats["dp"] = _spent(budget)
     stamps = pd.to_datetime(np.round(points * _DAY_NS).astype(np.int64))
     if tz is not None:
         stamps = stamps.tz_localize("UTC").tz_convert(tz)
@@ -387,8 +518,7 @@ def reduce_column_dp(
     values: pd.Series,
     *,
     integer: bool,
-    epsilon: float,
-    delta: float,
+    budget: ColumnBudget,
     rng: np.random.Generator,
     placeholder: str = categorical.RARE_PLACEHOLDER,
 ) -> dict:
@@ -398,8 +528,7 @@ def reduce_column_dp(
         spec: The column's :class:`tabargn.dtypes.ColumnSpec` (``kind`` picks the mechanism).
         values: The column converted to its kind (:func:`tabargn.conversion.to_kind`).
         integer: Whether the column's dtype holds integers (public: the schema).
-        epsilon: The column's epsilon.
-        delta: The column's delta (categorical columns only).
+        budget: The column's :class:`ColumnBudget` (:meth:`StatisticsBudget.plan`).
         rng: The fit's random generator (the noise).
         placeholder: Output of a categorical column with no selected category.
 
@@ -408,16 +537,16 @@ def reduce_column_dp(
         was spent), and the noisy distribution they were cut from (:class:`Release`).
     """
     if spec.kind == "categorical":
-        return dp_categorical(values, epsilon, delta, rng, placeholder)
+        return dp_categorical(values, budget.epsilon, budget.delta, rng, placeholder)
     if spec.kind == "numeric":
-        return dp_numeric(values, integer, epsilon, rng)
-    return dp_datetime(values, epsilon, rng)
+        return dp_numeric(values, integer, budget, rng)
+    return dp_datetime(values, budget, rng)
 
 
 def release_columns(
     df: pd.DataFrame, specs: list, budget, rng: np.random.Generator, placeholder: str
 ) -> tuple[dict, dict]:
-    """DP stats of every modelled column, the budget split evenly over them.
+    """DP stats of every modelled column, the budget split by :meth:`StatisticsBudget.plan`.
 
     Args:
         df: The training table.
@@ -431,15 +560,14 @@ def release_columns(
         ``(stats, releases)``: column -> stats, column -> :class:`Release`.
     """
     stats, releases = {}, {}
-    epsilon, delta = budget.per_column([s.kind for s in specs])
-    for spec in specs:
+    plans, _ = budget.plan([s.kind for s in specs], len(df))
+    for spec, column_budget in zip(specs, plans, strict=True):
         values = to_kind(df[spec.name], spec.kind, spec.name, spec)
         stats[spec.name], releases[spec.name] = reduce_column_dp(
             spec,
             values.reset_index(drop=True),
             integer=is_integer_column(df[spec.name]),
-            epsilon=epsilon,
-            delta=delta,
+            budget=column_budget,
             rng=rng,
             placeholder=placeholder,
         )

@@ -115,7 +115,13 @@ def test_dp_fit_reports_epsilon_and_samples(adult, tmp_path):
     assert t["n_train_rows"] == len(df) and t["steps"] == round(1 / t["sample_rate"])
     synthetic = model.sample(n_samples=300)
     assert list(synthetic.columns) == list(df.columns)
-    assert (synthetic.dtypes == df.dtypes).all()
+    # same dtypes, except that DP may flag a complete integer column as having missing values
+    # (a noisy count past 3 noise scales, about 1 column in 40): then it comes back nullable
+    for name in df.columns:
+        got, want = synthetic[name].dtype, df[name].dtype
+        assert got == want or (
+            pd.api.types.is_integer_dtype(want) and str(got) == str(want).capitalize()
+        ), name
     assert synthetic["income"].isin(df["income"].unique()).all()
     model.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())

@@ -228,9 +228,9 @@ def test_statistics_budget_must_leave_training_budget():
         DPConfig.from_param({"max_epsilon": 1.0, "statistics_epsilon": 1.0})
 
 
-def test_too_few_entities_for_dp_lengths_is_a_typed_error():
-    from tabargn.errors import InvalidDataError
-
+def test_few_entities_still_release_sequence_lengths():
+    # the DP bounds always release (dp_bounds): 20 entities at a tiny budget still fit,
+    # where the thresholded log histogram released nothing and the fit had to refuse
     events = pd.DataFrame({"id": np.repeat(np.arange(20), 3), "v": np.arange(60) % 4})
     model = TabularARGN(
         model_size="small",
@@ -238,9 +238,11 @@ def test_too_few_entities_for_dp_lengths_is_a_typed_error():
         random_state=0,
         verbose=0,
         differential_privacy={"max_epsilon": 1.0, "statistics_epsilon": 0.1},
-    )
-    with pytest.raises(InvalidDataError, match="sequence lengths"):
-        model.fit(events, entity_key="id")
+    ).fit(events, entity_key="id")
+    length = model.sequential_.entity_model.codec.stats["__tabargn_length"]
+    assert not length.get("protected") and length["max"] >= 1
+    assert model.privacy_["epsilon"] <= 1.0
+    assert set(model.sample(n_entities=5).columns) == set(events.columns)
 
 
 def test_dp_datetime_bounds_and_round_trip():
