@@ -134,3 +134,19 @@ def test_mostly_rare_identifier_column_decodes_to_keys_not_piled_kept_values():
     )
     assert "fallback" not in stats
     assert categorical.decode(categorical.encode(few, stats), stats, rng).isin(common).all()
+
+
+def test_mostly_rare_column_without_a_safe_key_shape_decodes_to_the_placeholder():
+    common = ["N100AA", "N100AB"]
+    rare = [f"N{n:03d}ZZ" for n in range(300)]  # key space too small for a safe shape
+    values = pd.Series(common * 100 + rare)
+    stats = categorical.reduce(
+        [categorical.analyze(values)],
+        value_protection=True,
+        rng=np.random.default_rng(0),
+        placeholder="<hidden>",
+    )
+    assert stats["fallback"] == {"kind": "placeholder", "value": "<hidden>"}
+    out = categorical.decode(categorical.encode(values, stats), stats, np.random.default_rng(1))
+    assert set(out) == set(common) | {"<hidden>"}
+    assert (out == "<hidden>").mean() == pytest.approx(0.6)

@@ -16,8 +16,8 @@ training counts, so no placeholder ever reaches the output while kept categories
 exception is a column that is identifier-like at the table's size: when removed values hold at
 least :data:`MOSTLY_RARE_SHARE` of its rows (player ids, tail numbers in a few thousand rows),
 resampling would pile most rows onto the few kept values, so RARE decodes to synthetic keys of
-the removed values' shape instead (when a safe shape exists, see below; ``fallback`` is then
-set while categories are kept).
+the removed values' shape instead when a safe shape exists (see below), else to the placeholder
+(``fallback`` is then set while categories are kept).
 
 When no category is common enough to keep (every category held by fewer than ``k`` rows), the
 column yields no training value at all: an identifier-like column (unique per row, strings of a
@@ -71,7 +71,8 @@ MAX_CARDINALITY = 1024
 RARE_PLACEHOLDER = "_RARE_"
 MOSTLY_RARE_SHARE = 0.5
 """Share of a column's non-missing rows held by removed values from which RARE decodes to
-synthetic keys of their shape (when one is safe) instead of being resampled from kept values."""
+synthetic keys of their shape (when one is safe) or to the placeholder, instead of being
+resampled from the kept values."""
 """Default output of a column none of whose categories survives value protection."""
 
 _PREVIEW = 10  # values named in an error message
@@ -301,14 +302,15 @@ def reduce(
     kept: the column decodes to synthetic keys of its shape when it is identifier-like (every
     value held by one row, strings; see :func:`tabargn.encoding.synthetic_keys.learn_shape`),
     else to ``placeholder``. If removed values hold at least :data:`MOSTLY_RARE_SHARE` of the
-    rows and share a safe key shape, RARE decodes to synthetic keys of that shape although
-    categories are kept (``fallback`` of kind ``key``).
+    rows, RARE decodes to synthetic keys of their shape (when a safe one exists) or to
+    ``placeholder`` although categories are kept (``fallback`` set).
 
     Args:
         partials: Outputs of :func:`analyze`.
         value_protection: Whether to drop rare categories.
         rng: Random generator (draws ``k``).
-        placeholder: Output of a column with no kept category and no key shape.
+        placeholder: What RARE decodes to in a column with no kept category, or with mostly
+            removed values (:data:`MOSTLY_RARE_SHARE`), when no key shape is safe.
         selected: The partials hold only categories already selected by a differentially
             private mechanism (:mod:`tabargn.dp_statistics`): every other value encodes to RARE,
             and a column with none decodes to ``placeholder`` (no key shape: learning it would
@@ -344,8 +346,11 @@ def reduce(
             # identifier-like at this size: resampling the few kept values would pile most rows
             # onto them; new keys of the removed values' shape keep the column's spread
             shape = learn_shape([v for (v, _), r in zip(items, rare, strict=True) if r], k)
-            if shape is not None:
-                fallback = {"kind": "key", **shape}
+            fallback = (
+                {"kind": "key", **shape}
+                if shape is not None
+                else {"kind": "placeholder", "value": str(placeholder)}
+            )
         has_rare = len(kept) < len(items) or n_pruned > 0
         items = kept
     elif selected:
