@@ -5,7 +5,7 @@ import torch
 from tabargn.model import ARGN, ModelConfig
 
 
-def _network(seed=0):
+def _network(seed=0, context_dim=0):
     torch.manual_seed(seed)
     # 4 columns: the third has 2 sub-columns, the fourth 3 (one of high cardinality)
     config = ModelConfig(
@@ -14,21 +14,13 @@ def _network(seed=0):
         position=[0, 0, 0, 1, 0, 1, 2],
         hidden=32,
         n_layers=2,
+        context_dim=context_dim,
     )
     return ARGN(config)
 
 
 def _context_network(seed=3):
-    torch.manual_seed(seed)
-    config = ModelConfig(
-        cardinalities=[7, 3, 40, 16, 500, 12, 2],
-        column_of=[0, 1, 2, 2, 3, 3, 3],
-        position=[0, 0, 0, 1, 0, 1, 2],
-        hidden=32,
-        n_layers=2,
-        context_dim=5,
-    )
-    return ARGN(config)
+    return _network(seed, context_dim=5)
 
 
 def _codes(net, n, seed):
