@@ -133,7 +133,8 @@ def test_tabulated_first_layer_gives_the_same_logits():
 
 
 def test_fast_training_path_gives_the_same_loss_and_gradients():
-    """Both variants of the fast path (group order; tabulated first layer) equal the plain one."""
+    """Every variant of the fast path equals the plain one: weights or regressor outputs
+    gathered into group order, or the tabulated first layer."""
     net = _context_network()
     codes = _codes(net, 96, seed=11)
     visible = net.random_visibility(96, generator=torch.Generator().manual_seed(12))
@@ -142,15 +143,34 @@ def test_fast_training_path_gives_the_same_loss_and_gradients():
     plain = net.loss(codes, visible, context)
     plain_grads = torch.autograd.grad(plain, params)
     assert not net.uses_tables(96) and net.uses_tables(sum(net.config.cardinalities))
-    for tabulated in (False, True):
+    for tabulated, outputs in ((False, False), (False, True), (True, False)):
         net.uses_tables = lambda batch_size, tabulated=tabulated: tabulated
+        net.gathers_activations = lambda batch_size, outputs=outputs: outputs
         fast = net.loss(codes, visible, context, fast=True)
         torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-4)
         for got, want in zip(torch.autograd.grad(fast, params), plain_grads, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-    del net.uses_tables
+    del net.uses_tables, net.gathers_activations
     # a sub-column that sees nothing still gets its bias: its logits match too
     nothing = torch.zeros_like(visible)
     torch.testing.assert_close(
         net.loss(codes, nothing, context, fast=True), net.loss(codes, nothing, context)
     )
+
+
+def test_mask_dropout_keeps_the_expected_share_and_scale():
+    """MaskDropout: nn.Dropout's distribution and scaling in training, the identity in eval."""
+    from tabargn.model import MaskDropout
+
+    drop = MaskDropout(0.4).train()
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.6) < 0.005
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.6))
+    y.sum().backward()  # gradient flows through kept elements only, with the same scale
+    torch.testing.assert_close(x.grad, y.detach())
+    torch.manual_seed(0)
+    torch.testing.assert_close(drop(x), y)  # the global seed reproduces the mask
+    assert drop.eval()(x) is x and MaskDropout(0.0).train()(x) is x
