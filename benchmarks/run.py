@@ -59,6 +59,22 @@ DATASETS: dict[str, dict] = {
         "drop": ["dataset_partition"],  # marks the original UCI train/test files, not a data column
         "target": "income_gt_50k",
     },
+    # The other flat tables of the defaults panel (issue 13).
+    "faa_bird_strikes": {
+        "file": "faa_bird_strikes.parquet",
+        "drop": ["remarks"],  # free text: the text benchmark (text_bench.py) covers it
+        "target": "effect",  # 4 classes (none, precautionary landing, aborted take-off, ...)
+    },
+    "nycflights13_flights": {
+        "file": "nycflights13_flights.parquet",
+        "drop": [],  # flights as a flat table (the sequential benchmark groups them by tailnum)
+        "target": "origin",  # 3 airports, follows from carrier, destination and flight number
+    },
+    "baseball": {
+        "file": "baseball.parquet",
+        "drop": [],  # player seasons as a flat table (the sequential benchmark groups them by id)
+        "target": "lg",  # league, follows from team and year
+    },
 }
 
 GENERATORS = ("tabargn", "mostlyai-engine", "gaussian_copula", "ctgan", "tvae")

@@ -214,6 +214,8 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             # what the model says it trained on, not what the machine has
             REPORTED["device"] = model.training_.get("device")
             REPORTED["strategy"] = model.training_.get("strategy")
+            for key in ("epochs", "best_epoch", "batch_size", "learning_rate", "history"):
+                REPORTED[key] = model.training_.get(key)
 
         return fit, (lambda n: model.sample(n_samples=n)), params
     if name == "mostlyai-engine":
@@ -225,7 +227,26 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
         params = dict(kw)
         kw["workspace_dir"] = os.path.join(workdir, "mostlyai-workspace")
         model = TabularARGN(**kw)
-        return model.fit, (lambda n: model.sample(n_samples=n)), params
+
+        def fit(df):
+            model.fit(df)
+            # its training log (one line per epoch), for the epochs it ran and its best epoch
+            import glob
+
+            import pandas as pd
+
+            found = glob.glob(
+                os.path.join(kw["workspace_dir"], "**", "progress-messages.csv"), recursive=True
+            )
+            try:  # informative only: never fail a run over its log
+                log = pd.read_csv(found[0]).dropna(subset=["val_loss"])
+                REPORTED["epochs"] = float(log["epoch"].max())
+                REPORTED["best_epoch"] = float(log.loc[log["val_loss"].idxmin(), "epoch"])
+                REPORTED["learning_rate"] = float(log["learn_rate"].iloc[0])
+            except (IndexError, KeyError, ValueError, OSError):
+                pass
+
+        return fit, (lambda n: model.sample(n_samples=n)), params
     if name in ("gaussian_copula", "ctgan", "tvae"):
         from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
@@ -366,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         env = environment()
         rec["device"] = device_used(a.generator, env)
         rec["strategy"] = REPORTED.get("strategy") or "single process"
+        # tabargn's training summary: epochs run, best epoch, batch size, learning rate
+        rec["training"] = {
+            k: REPORTED[k]
+            for k in ("epochs", "best_epoch", "batch_size", "learning_rate", "history")
+            if k in REPORTED
+        }
         rec["env"] = env
         with open(a.timings_json, "w") as f:
             json.dump(rec, f, indent=2, default=str)
