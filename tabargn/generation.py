@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tabargn.device import check_device, torch_device
-from tabargn.model import ARGN
+from tabargn.model import ARGN, LazyCodeTables
 
 __all__ = [
     "Constraint",
@@ -108,7 +108,9 @@ def sample_codes(
     Returns:
         int64 ``[B]``.
     """
-    logits = logits.float() / max(temperature, 1e-6)
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / max(temperature, 1e-6)
     if allowed is not None:
         ok = allowed.any(dim=1, keepdim=True)
         logits = logits.masked_fill(~allowed & ok, float("-inf"))
@@ -121,10 +123,17 @@ def sample_codes(
     # inverse-CDF draw: one uniform per row (much faster than torch.multinomial on CPU)
     cdf = probs.cumsum(dim=-1)
     u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device) * cdf[:, -1:]
-    drawn = (cdf <= u).sum(dim=-1)
-    # never land on a zero-probability code (u at a cdf plateau, rounding at the top end)
-    last_positive = probs.shape[1] - 1 - (probs > 0).flip(1).int().argmax(dim=1)
-    return torch.minimum(drawn, last_positive)
+    drawn = torch.searchsorted(cdf, u, right=True).squeeze(1)  # codes with cdf <= u
+    # never land on a zero-probability code: after a code of probability zero the cdf stays
+    # flat, so only u rounded up to the total mass can get there; those rows take their last
+    # code of positive probability
+    k = probs.shape[1]
+    off = (drawn >= k) | (probs.gather(1, drawn.clamp(max=k - 1)[:, None]).squeeze(1) <= 0)
+    if bool(off.any()):
+        rows = off.nonzero().squeeze(1)
+        last_positive = k - 1 - (probs[rows] > 0).flip(1).int().argmax(dim=1)
+        drawn[rows] = torch.minimum(drawn[rows], last_positive)
+    return drawn
 
 
 @torch.no_grad()
@@ -164,7 +173,8 @@ def generate(
     device = network_device(network)
     batch_size = batch_size or default_batch_rows(device)
     out = codes.clone()
-    tables = network.first_layer_tables()
+    # one first-layer table at a time (the full set is C x total_codes x H floats)
+    tables = LazyCodeTables.for_network(network)
     for start in range(0, codes.shape[0], batch_size):
         stop = min(start + batch_size, codes.shape[0])
         batch = out[start:stop].to(device)  # on the CPU: a view of out, drawn in place
@@ -211,7 +221,8 @@ def draw_sub_columns(
         order: Sub-column indices in drawing order.
         rows: int64 ``[b]``: the rows' indices as ``constraint`` knows them.
         context: Optional float ``[b, context_dim]`` per-row context (sequential models).
-        tables: :meth:`ARGN.first_layer_tables`, computed once per call.
+        tables: :meth:`ARGN.first_layer_tables` or :class:`LazyCodeTables` (None: the direct
+            first layer).
         constraint, temperature, top_p, generator: See :func:`generate`.
     """
     for sub in order:

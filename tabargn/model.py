@@ -33,7 +33,7 @@ from torch.nn import functional as F
 __all__ = [
     "ModelConfig",
     "ARGN",
-    "MaskDropout",
+    "LazyCodeTables",
     "embedding_dim",
     "MODEL_SIZES",
     "REGRESSOR_DROPOUT",
@@ -57,34 +57,28 @@ MODEL_SIZES: dict[str, tuple[int, int]] = {
 REGRESSOR_DROPOUT = 0.4
 
 
-class MaskDropout(nn.Module):
-    """Dropout (Srivastava et al., 2014) whose CPU mask is a uniform draw and a comparison.
+class LazyCodeTables:
+    """First-layer tables of an :class:`ARGN`, each computed when it is read: ``tables[sub]``.
 
-    The same distribution and scaling as ``nn.Dropout(p)``: in training each element is kept
-    with probability ``1 - p`` and scaled by ``1 / (1 - p)``; in evaluation it is the identity.
-    On the CPU PyTorch draws dropout masks with ``bernoulli_``, about 3x slower than
-    ``torch.rand`` and a comparison (a ``71 x 64 x 128`` float32 tensor, 1 thread: 5.3 vs 1.8
-    ms), which was 9 % of a training step on lending_club_loans. On other devices it is
-    ``F.dropout`` (fused kernels). No parameters: model files are unchanged.
+    A drop-in for :meth:`ARGN.first_layer_tables` where sub-columns are drawn one at a time
+    (flat generation): the same logits, but only one ``[total_codes, H]`` table is alive at a
+    time instead of all ``C``; each costs ``sum_j card_j x d_j x H`` multiply-adds per read.
 
     Args:
-        p: Probability of zeroing an element, in ``[0, 1)``.
+        network: The trained network (its weights are read at each access).
     """
 
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = float(p)
+    def __init__(self, network: ARGN) -> None:
+        self.network = network
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * keep.mul_(1.0 / (1.0 - self.p))
+    def __getitem__(self, sub: int) -> torch.Tensor:
+        return self.network.code_table(sub)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    @classmethod
+    def for_network(cls, network: ARGN, max_elements: int = 2**26) -> LazyCodeTables | None:
+        """Lazy tables, or None when one table would exceed ``max_elements`` (direct path)."""
+        n_codes = network.embedding.num_embeddings
+        return None if n_codes * network.weights[0].shape[2] > max_elements else cls(network)
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -187,7 +181,7 @@ class ARGN(nn.Module):
                 nn.Parameter(torch.empty(n_sub, fan_in, fan_out).uniform_(-bound, bound))
             )
             self.biases.append(nn.Parameter(torch.zeros(n_sub, fan_out)))
-        self.dropout = MaskDropout(config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
         # 4. predictors, grouped by cardinality padded to a power of two
         padded = [1 << max(1, math.ceil(math.log2(c))) for c in config.cardinalities]
@@ -506,26 +500,61 @@ class ARGN(nn.Module):
             hidden = self._regress(inputs, sub)
         else:
             # first layer: sum of the tabulated rows of the known codes (an embedding bag)
-            h = (
-                F.embedding_bag(
-                    codes + self.offsets,
-                    tables[sub],
-                    per_sample_weights=known.to(tables.dtype),
-                    mode="sum",
+            table = tables[sub]  # [total_codes, H]
+            first = known[0]
+            if bool((known == first).all()):  # every row knows the same sub-columns
+                # bag only the known codes (unconditional sampling: on average half of them)
+                cols = first.nonzero().squeeze(1)
+                if cols.numel():
+                    index = codes[:, cols] + self.offsets[cols]
+                    h = F.embedding_bag(index, table, mode="sum") + self.biases[0][sub]
+                else:
+                    h = self.biases[0][sub].expand(codes.shape[0], -1).clone()
+            else:
+                h = (
+                    F.embedding_bag(
+                        codes + self.offsets,
+                        table,
+                        per_sample_weights=known.to(table.dtype),
+                        mode="sum",
+                    )
+                    + self.biases[0][sub]
                 )
-                + self.biases[0][sub]
-            )
             if context is not None:
                 w_context = self.weights[0][sub, self.n_sub + len(self.embedding_index) :]
                 h = h + context.to(h.dtype) @ w_context
-            hidden = F.relu(h)
+            hidden = h.relu_()
             for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
-                hidden = F.relu(torch.addmm(b[sub], hidden, w[sub]))
-        g, slot = self.group_of[sub], self.slot_of[sub]
-        logits = torch.addmm(self.pred_biases[g][slot], hidden, self.pred_weights[g][slot])
-        return logits[:, : self.config.cardinalities[sub]]
+                hidden = torch.addmm(b[sub], hidden, w[sub]).relu_()
+        g, slot, card = self.group_of[sub], self.slot_of[sub], self.config.cardinalities[sub]
+        # only the real codes' columns (the group pads cardinalities to a power of two)
+        return torch.addmm(
+            self.pred_biases[g][slot][:card], hidden, self.pred_weights[g][slot][:, :card]
+        )
 
     @torch.no_grad()
+    @torch.no_grad()
+    def code_table(self, sub: int) -> torch.Tensor:
+        """The first-layer table of one regressor, ``[total_codes, H]``: ``code_tables()[sub]``.
+
+        For generation that draws one sub-column at a time (:class:`LazyCodeTables`): each table
+        costs ``sum_j card_j x d_j x H`` multiply-adds, and only one is held at a time instead
+        of all ``C`` (lending_club_loans: 1 MB instead of 76 MB).
+        """
+        w1 = self.weights[0][sub]  # [D + C (+ context), H]
+        dims = self.config.embedding_dims
+        d_total = len(self.embedding_index)
+        w_dims = torch.split(w1[:d_total], dims, dim=0)
+        w_bits = w1[d_total : d_total + self.n_sub]  # [C, H]
+        e_rows = torch.split(self.embedding.weight, self.config.cardinalities, dim=0)
+        return torch.cat(
+            [
+                e[:, :dim] @ w + w_bits[j]
+                for j, (e, dim, w) in enumerate(zip(e_rows, dims, w_dims, strict=True))
+            ],
+            dim=0,
+        )
+
     def first_layer_tables(self, max_elements: int = 2**26) -> torch.Tensor | None:
         """Tabulates every regressor's first layer per input code, for fast generation.
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from tabargn.model import ARGN, ModelConfig
+from tabargn.model import ARGN, LazyCodeTables, ModelConfig
 
 
 def _network(seed=0, context_dim=0):
@@ -130,6 +130,10 @@ def test_tabulated_first_layer_gives_the_same_logits():
         fast = net.sub_column_logits(sub, codes, known, context, tables)
         torch.testing.assert_close(fast, direct, rtol=1e-4, atol=1e-4)
     assert net.first_layer_tables(max_elements=10) is None
+    lazy = LazyCodeTables.for_network(net)
+    for sub in range(net.n_sub):  # one table at a time: the same rows
+        torch.testing.assert_close(lazy[sub], tables[sub], rtol=1e-5, atol=1e-6)
+    assert LazyCodeTables.for_network(net, max_elements=10) is None
 
 
 def test_fast_training_path_gives_the_same_loss_and_gradients():
@@ -156,21 +160,3 @@ def test_fast_training_path_gives_the_same_loss_and_gradients():
     torch.testing.assert_close(
         net.loss(codes, nothing, context, fast=True), net.loss(codes, nothing, context)
     )
-
-
-def test_mask_dropout_keeps_the_expected_share_and_scale():
-    """MaskDropout: nn.Dropout's distribution and scaling in training, the identity in eval."""
-    from tabargn.model import MaskDropout
-
-    drop = MaskDropout(0.4).train()
-    torch.manual_seed(0)
-    x = torch.ones(200_000, requires_grad=True)
-    y = drop(x)
-    kept = y != 0
-    assert abs(kept.float().mean().item() - 0.6) < 0.005
-    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.6))
-    y.sum().backward()  # gradient flows through kept elements only, with the same scale
-    torch.testing.assert_close(x.grad, y.detach())
-    torch.manual_seed(0)
-    torch.testing.assert_close(drop(x), y)  # the global seed reproduces the mask
-    assert drop.eval()(x) is x and MaskDropout(0.0).train()(x) is x
