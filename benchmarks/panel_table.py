@@ -41,7 +41,11 @@ def load_cells(results: Path, run_ids: set[str]) -> list[tuple[dict, dict]]:
         peer = json.loads(peer_path.read_text())
         if peer.get("run_id") != ours["run_id"]:
             continue
-        if ours.get("status") == "ok" and peer.get("status") == "ok" and "metrics" in ours:
+        if (
+            ours.get("status") == peer.get("status") == "ok"
+            and ours.get("metrics")
+            and peer.get("metrics")
+        ):
             cells.append((ours, peer))
     return cells
 
