@@ -72,7 +72,8 @@ class LazyCodeTables:
         self.network = network
 
     def __getitem__(self, sub: int) -> torch.Tensor:
-        return self.network.code_table(sub)
+        with torch.no_grad():
+            return self.network.code_tables(sub)
 
     @classmethod
     def for_network(cls, network: ARGN, max_elements: int = 2**26) -> LazyCodeTables | None:
@@ -294,27 +295,29 @@ class ARGN(nn.Module):
             h = self.dropout(F.relu(h))
         return h
 
-    def code_tables(self) -> torch.Tensor:
+    def code_tables(self, sub: int | None = None) -> torch.Tensor:
         """First-layer contribution of every code to every regressor, ``[C, total_codes, H]``.
 
         ``table[i, offset_j + r] = E_j[r] @ W1_i[dims of j] + W1_i[bit of j]``: what sub-column
         ``j`` holding code ``r`` adds to the pre-activation of sub-column ``i`` when ``j`` is
         visible to ``i``. Differentiable (one small matmul per sub-column ``j``, ``card_j x d_j``
-        by ``d_j x H`` for every ``i``), so training can use it at every step.
+        by ``d_j x H`` for every ``i``), so training can use it at every step. With ``sub``, only
+        that regressor's table, ``[total_codes, H]`` (:class:`LazyCodeTables`).
         """
-        w1 = self.weights[0]  # [C, D + C (+ context), H]
+        # [C, D + C (+ context), H], or [D + C (+ context), H] for one sub-column
+        w1 = self.weights[0] if sub is None else self.weights[0][sub]
         dims = self.config.embedding_dims
         d_total = len(self.embedding_index)
         # split once (never slice per sub-column: each slice's backward writes a full-size grad)
-        w_dims = torch.split(w1[:, :d_total, :], dims, dim=1)
-        w_bits = torch.unbind(w1[:, d_total : d_total + self.n_sub, :], dim=1)
+        w_dims = torch.split(w1[..., :d_total, :], dims, dim=-2)
+        w_bits = torch.unbind(w1[..., d_total : d_total + self.n_sub, :], dim=-2)
         e_rows = torch.split(self.embedding.weight, self.config.cardinalities, dim=0)
         blocks = [
-            torch.matmul(e[:, :dim], w)  # [C, card_j, H]
-            + bit[:, None, :]
+            torch.matmul(e[:, :dim], w)  # [C, card_j, H] (or [card_j, H])
+            + bit[..., None, :]
             for e, dim, w, bit in zip(e_rows, dims, w_dims, w_bits, strict=True)
         ]
-        return torch.cat(blocks, dim=1)
+        return torch.cat(blocks, dim=-2)
 
     def _hidden_tabulated(
         self, codes: torch.Tensor, visible: torch.Tensor, context: torch.Tensor | None
@@ -533,28 +536,6 @@ class ARGN(nn.Module):
         )
 
     @torch.no_grad()
-    @torch.no_grad()
-    def code_table(self, sub: int) -> torch.Tensor:
-        """The first-layer table of one regressor, ``[total_codes, H]``: ``code_tables()[sub]``.
-
-        For generation that draws one sub-column at a time (:class:`LazyCodeTables`): each table
-        costs ``sum_j card_j x d_j x H`` multiply-adds, and only one is held at a time instead
-        of all ``C`` (lending_club_loans: 1 MB instead of 76 MB).
-        """
-        w1 = self.weights[0][sub]  # [D + C (+ context), H]
-        dims = self.config.embedding_dims
-        d_total = len(self.embedding_index)
-        w_dims = torch.split(w1[:d_total], dims, dim=0)
-        w_bits = w1[d_total : d_total + self.n_sub]  # [C, H]
-        e_rows = torch.split(self.embedding.weight, self.config.cardinalities, dim=0)
-        return torch.cat(
-            [
-                e[:, :dim] @ w + w_bits[j]
-                for j, (e, dim, w) in enumerate(zip(e_rows, dims, w_dims, strict=True))
-            ],
-            dim=0,
-        )
-
     def first_layer_tables(self, max_elements: int = 2**26) -> torch.Tensor | None:
         """Tabulates every regressor's first layer per input code, for fast generation.
 
