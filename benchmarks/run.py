@@ -63,17 +63,17 @@ DATASETS: dict[str, dict] = {
     "faa_bird_strikes": {
         "file": "faa_bird_strikes.parquet",
         "drop": ["remarks"],  # free text: the text benchmark (text_bench.py) covers it
-        "target": "effect",  # 4 classes (none, precautionary landing, aborted take-off, ...)
+        "target": "effect",  # 5 classes, 90 % "None" (precautionary landing, aborted take-off, ...)
     },
     "nycflights13_flights": {
         "file": "nycflights13_flights.parquet",
         "drop": [],  # flights as a flat table (the sequential benchmark groups them by tailnum)
-        "target": "origin",  # 3 airports, follows from carrier, destination and flight number
+        "target": "origin",  # the 3 New York airports
     },
     "baseball": {
         "file": "baseball.parquet",
         "drop": [],  # player seasons as a flat table (the sequential benchmark groups them by id)
-        "target": "lg",  # league, follows from team and year
+        "target": "lg",  # the league (6 values over the years)
     },
 }
 

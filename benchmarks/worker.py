@@ -387,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         env = environment()
         rec["device"] = device_used(a.generator, env)
         rec["strategy"] = REPORTED.get("strategy") or "single process"
-        # tabargn's training summary: epochs run, best epoch, batch size, learning rate
+        # the generator's own training summary (tabargn and mostlyai-engine): epochs run, best
+        # epoch, batch size, learning rate, validation history
         rec["training"] = {
             k: REPORTED[k]
             for k in ("epochs", "best_epoch", "batch_size", "learning_rate", "history")
