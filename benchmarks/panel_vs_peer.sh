@@ -5,9 +5,7 @@
 # mostlyai-engine}.json and RESULTS.md; the panel table: `python benchmarks/panel_table.py RUN_ID`.
 # Usage (repository root): bash benchmarks/panel_vs_peer.sh RUN_ID DATASET:SIZE ...
 #   SIZE: "full", or a row count drawn before the 80/20 split (run.py --subsample)
-# The cells behind results/panel.md:
-#   bash benchmarks/panel_vs_peer.sh panel-20261201 lending_club_loans:full faa_bird_strikes:full \
-#     baseball:full nycflights13_flights:20000 census_income_kdd:20000 adult:full
+# The 18 cells behind results/panel.md (run id panel-20261201c) are listed at its top.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN_ID=$1; shift
