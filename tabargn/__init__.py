@@ -8,8 +8,27 @@ Public API::
     report = evaluate(real=train, synthetic=synthetic, holdout=test, target="income")
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tabargn._version import __version__
 from tabargn.estimator import TabularARGN
-from tabargn.evaluation import Report, evaluate
+
+if TYPE_CHECKING:
+    from tabargn.evaluation import Report, evaluate
 
 __all__ = ["TabularARGN", "evaluate", "Report", "__version__"]
+
+
+def __getattr__(name: str):
+    """``evaluate`` and ``Report`` are imported on first use (PEP 562).
+
+    The evaluation suite loads scikit-learn and its metric models (about 30 MB and 0.1 s); a
+    process that only fits and samples never needs them.
+    """
+    if name in ("evaluate", "Report"):
+        from tabargn import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module 'tabargn' has no attribute {name!r}")

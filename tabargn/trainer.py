@@ -175,7 +175,12 @@ class BestWeights(Callback):
         self.history.append([trainer.current_epoch, round(float(loss), 5), elapsed])
         if float(loss) < self.best:
             self.best, self.best_epoch = float(loss), trainer.current_epoch
-            self.state = copy.deepcopy(getattr(module, self.attribute).state_dict())
+            state = getattr(module, self.attribute).state_dict()
+            if self.state is None or self.state.keys() != state.keys():
+                self.state = copy.deepcopy(state)
+            else:  # in place: no second copy of the weights alive at once (peak memory)
+                for key, value in state.items():
+                    self.state[key].copy_(value)
 
     def on_fit_end(self, trainer, module) -> None:
         if self.state is not None:
