@@ -76,6 +76,10 @@ def draw_generators(
     return torch.Generator(device=device).manual_seed(int(a)), np.random.default_rng(int(b))
 
 
+#: Largest first-layer table set (floats) that generation builds at once: 32 MB in float32.
+EAGER_TABLE_ELEMENTS = 2**23
+
+
 def network_device(network: torch.nn.Module) -> torch.device:
     """The device a network's parameters are on (where its inference runs)."""
     return next(network.parameters()).device
@@ -173,8 +177,11 @@ def generate(
     device = network_device(network)
     batch_size = batch_size or default_batch_rows(device)
     out = codes.clone()
-    # one first-layer table at a time (the full set is C x total_codes x H floats)
-    tables = LazyCodeTables.for_network(network)
+    # every first-layer table at once when they are small (one batched matmul per input
+    # sub-column), else one at a time (the full set is C x total_codes x H floats)
+    tables = network.first_layer_tables(max_elements=EAGER_TABLE_ELEMENTS)
+    if tables is None:
+        tables = LazyCodeTables.for_network(network)
     for start in range(0, codes.shape[0], batch_size):
         stop = min(start + batch_size, codes.shape[0])
         batch = out[start:stop].to(device)  # on the CPU: a view of out, drawn in place
@@ -225,22 +232,40 @@ def draw_sub_columns(
             first layer).
         constraint, temperature, top_p, generator: See :func:`generate`.
     """
+    # unconditional sampling (and conditions set on every row alike): every row knows the same
+    # sub-columns at every step, so the known codes' table rows are kept in a buffer, one column
+    # appended per drawn sub-column, instead of gathered from ``codes`` at every step
+    shared = tables is not None and bool((known == known[:1]).all())
+    if shared:
+        cols = known[0].nonzero().squeeze(1)
+        known_flat = torch.empty_like(codes)  # [b, C]: the first n_known columns are in use
+        n_known = cols.numel()
+        known_flat[:, :n_known] = codes[:, cols] + network.offsets[cols]
     for sub in order:
         missing = ~known[:, sub]
         if not missing.any():
             continue
         todo = slice(None) if missing.all() else missing.nonzero().squeeze(1)  # all: no gathers
         logits = network.sub_column_logits(
-            sub, codes[todo], known[todo], None if context is None else context[todo], tables
+            sub,
+            codes[todo],
+            known[todo],
+            None if context is None else context[todo],
+            tables,
+            known_flat=known_flat[:, :n_known].contiguous() if shared else None,
         )
         allowed = None
         if constraint is not None and sub in constraint.subs:  # restrictions live on the CPU
             allowed = constraint(sub, rows[todo].cpu(), codes[todo].cpu())
             allowed = None if allowed is None else allowed.to(codes.device)
-        codes[todo, sub] = sample_codes(
+        drawn = sample_codes(
             logits, allowed=allowed, temperature=temperature, top_p=top_p, generator=generator
         )
+        codes[todo, sub] = drawn
         known[todo, sub] = True
+        if shared:  # every row drew this sub-column (it was missing in all of them)
+            known_flat[:, n_known] = drawn + network.offsets[sub]
+            n_known += 1
 
 
 @torch.no_grad()

@@ -480,6 +480,7 @@ class ARGN(nn.Module):
         known: torch.Tensor,
         context: torch.Tensor | None = None,
         tables: torch.Tensor | None = None,
+        known_flat: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``[B, card_sub]`` of one sub-column given the known sub-columns of each row.
 
@@ -492,6 +493,10 @@ class ARGN(nn.Module):
             context: Optional float ``[B, context_dim]``, as in :meth:`forward`.
             tables: Optional output of :meth:`first_layer_tables`; the same logits, computed
                 without the ``D x H`` matmul of the first layer.
+            known_flat: With ``tables``, when every row knows the same ``k`` sub-columns: int64
+                ``[B, k]``, their codes plus :attr:`offsets` (rows of the flat code table), in
+                any order. Saves the per-call gather of the known codes; ``known`` is then not
+                read.
         """
         if tables is None:
             x = self.embed(codes)
@@ -505,7 +510,12 @@ class ARGN(nn.Module):
             # first layer: sum of the tabulated rows of the known codes (an embedding bag)
             table = tables[sub]  # [total_codes, H]
             first = known[0]
-            if bool((known == first).all()):  # every row knows the same sub-columns
+            if known_flat is not None:  # the caller keeps the known rows' flat codes
+                if known_flat.shape[1]:
+                    h = F.embedding_bag(known_flat, table, mode="sum") + self.biases[0][sub]
+                else:
+                    h = self.biases[0][sub].expand(codes.shape[0], -1).clone()
+            elif bool((known == first).all()):  # every row knows the same sub-columns
                 # bag only the known codes (unconditional sampling: on average half of them)
                 cols = first.nonzero().squeeze(1)
                 if cols.numel():
