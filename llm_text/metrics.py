@@ -17,6 +17,9 @@ from .embeddings import cosine_similarity, get_embedder
 
 __all__ = ["text_metrics", "distinct_n", "length_accuracy", "novelty", "ngram_overlap"]
 
+#: Texts per side that :func:`text_metrics` compares at most (a seeded subsample beyond).
+MAX_TEXTS = 5000
+
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -83,7 +86,7 @@ def text_metrics(
     synthetic_context: pd.DataFrame | None = None,
     consistency_column: str | None = None,
     embedder: str = "auto",
-    max_rows: int = 5000,
+    max_rows: int = MAX_TEXTS,
     random_state: int = 0,
 ) -> dict[str, float]:
     """Compare a synthetic text column with the real one.

@@ -30,6 +30,7 @@ from tabargn.errors import InvalidDataError, ModelFileError, NotFittedError
 
 from ._text import clean_text
 from .context import ContextEncoder
+from .metrics import MAX_TEXTS
 from .offline_calibration import (
     Calibration,
     LengthBuckets,
@@ -250,7 +251,9 @@ class OfflineTextGenerator:
             else Calibration()
         )
         if self.params["temperature"] is None:
-            self.calibration.temperature = self._fit_temperature(data.val_items, seed)
+            self.calibration.temperature = self._fit_temperature(
+                data.val_items, data.train_items, seed
+            )
         self.fit_info = {
             "rows": data.rows,
             "train_rows": len(data.train_items),
@@ -297,15 +300,25 @@ class OfflineTextGenerator:
         self.network.eval()
         return result
 
-    def _fit_temperature(self, val_items, seed: int) -> float:
-        """The sampling temperature fitted on the validation rows that have a text."""
+    def _decoded(self, items) -> list[str]:
+        """The texts of encoded rows as the model sees them (tokenized, truncated), cleaned."""
+        texts = self.tokenizer.decode_batch(
+            [[i for i in it[0] if i != EOS] for it in items], skip_special_tokens=True
+        )
+        return [t for t in (clean_text(x) for x in texts) if isinstance(t, str)]
+
+    def _fit_temperature(self, val_items, train_items, seed: int) -> float:
+        """The sampling temperature fitted on the validation rows that have a text, matched to
+        the distinct-2 of all the column's texts (at most :data:`MAX_TEXTS`, the evaluation's
+        corpus size)."""
         present = [it for it in val_items if len(it[0]) > 1][:TEMPERATURE_TEXTS]
         if not present:
             return 1.0
-        real = self.tokenizer.decode_batch(
-            [[i for i in it[0] if i != EOS] for it in present], skip_special_tokens=True
-        )
-        real = [t for t in (clean_text(x) for x in real) if isinstance(t, str)]
+        real = self._decoded(present)
+        every = [it for it in train_items + val_items if len(it[0]) > 1]
+        if len(every) > MAX_TEXTS:  # the rows' order is already random (the split)
+            every = [every[i] for i in np.random.default_rng(seed).permutation(len(every))]
+        corpus = self._decoded(every[:MAX_TEXTS])
         codes = torch.as_tensor(np.stack([it[1] for it in present]), dtype=torch.long)
 
         def sample(temperature: float) -> list:
@@ -319,7 +332,7 @@ class OfflineTextGenerator:
             self.network.cpu()
             return texts
 
-        return fit_temperature(sample, real)
+        return fit_temperature(sample, real, corpus)
 
     def _new_network(self) -> ConditionalLM:
         p = self.params

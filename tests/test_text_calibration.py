@@ -208,3 +208,41 @@ def test_sampling_temperature_matches_the_real_distinct_2():
     assert abs(fitted - 0.9) < 0.06, fitted
     assert fit_temperature(sample, ["too few texts"] * 5) == 1.0
     assert fit_temperature(sample, sample(2.0, seed=1)) > 1.15  # the end of the range
+
+
+def test_distinct_2_follows_heaps_law_to_a_larger_corpus():
+    from llm_text.metrics import distinct_n
+    from llm_text.offline_calibration import distinct_2_at
+
+    # i.i.d. texts of Zipf-distributed words: distinct-2 falls with the count
+    rng = np.random.default_rng(0)
+    p = 1.0 / np.arange(1, 2001) ** 1.1
+    words = rng.choice(2000, size=(4000, 8), p=p / p.sum())
+    texts = [" ".join(f"w{w}" for w in row) for row in words]
+    small, large = distinct_n(texts[:300], 2), distinct_n(texts, 2)
+    predicted = distinct_2_at(texts[:300], 4000)
+    assert large < small - 0.1, (small, large)  # the effect the extrapolation is for
+    assert abs(predicted - large) < 0.25 * (small - large), (small, predicted, large)
+    assert distinct_2_at(texts[:300], 100) == distinct_n(texts[:100], 2)
+
+
+def test_sampling_temperature_is_matched_at_the_corpus_size():
+    from llm_text.offline_calibration import fit_temperature
+
+    def sample(temperature: float, seed: int = 0, n: int = 200) -> list[str]:
+        rng = np.random.default_rng(seed)
+        free = rng.random(n) < (temperature - 0.6) / 0.6
+        words = [f"w{i}" for i in range(300)]
+        return [
+            " ".join(rng.choice(words, size=4)) if f else "no damage found" for f in free.tolist()
+        ]
+
+    # a real corpus whose distinct-2 falls faster with the count than the model's texts do:
+    # its first 200 texts look like temperature 0.9, the whole corpus repeats its stock
+    # phrases more (a share of them drawn at a lower temperature)
+    corpus = sample(0.9, seed=1, n=200) + sample(0.75, seed=2, n=2000)
+    at_validation_size = fit_temperature(sample, corpus[:200])
+    at_corpus_size = fit_temperature(sample, corpus[:200], corpus)
+    assert at_corpus_size < at_validation_size - 0.04, (at_validation_size, at_corpus_size)
+    # a corpus no larger than the validation texts changes nothing
+    assert fit_temperature(sample, corpus[:200], corpus[:100]) == at_validation_size
