@@ -33,7 +33,7 @@ from tabargn.out_of_core import (
 from tabargn.params import FitParams
 from tabargn.table_files import TableSource, open_table
 from tabargn.text_columns import detect_text_columns, fit_text_models, validate_text_settings
-from tabargn.training import FLAT_PATIENCE, fit_network
+from tabargn.training import fit_network
 
 __all__ = ["fit_flat"]
 
@@ -147,8 +147,7 @@ def fit_flat(
         )
     rules = check_training(constraints or [], source.frame, codec) if constraints else []
     config = flat_network_config(codec, params.model_size)
-    # DP-SGD keeps the default patience: its noise is calibrated to the epochs it may run
-    training_config = params.training_config(seed, None if dp is not None else FLAT_PATIENCE)
+    training_config = params.training_config(seed)
     with tempfile.TemporaryDirectory(prefix="tabargn-codes-") as folder:
         stored = encode_to_disk(
             source,

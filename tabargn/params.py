@@ -149,14 +149,9 @@ class FitParams:
         """True when DP-SGD training was asked for."""
         return self.differential_privacy not in (None, False)
 
-    def training_config(self, seed: int, patience: int | None = None) -> TrainingConfig:
-        """The :class:`tabargn.trainer.TrainingConfig` of a training run with ``seed``.
-
-        ``patience`` (early stopping, epochs) overrides the config's default when given.
-        """
-        extra = {} if patience is None else {"patience": patience}
+    def training_config(self, seed: int) -> TrainingConfig:
+        """The :class:`tabargn.trainer.TrainingConfig` of a training run with ``seed``."""
         return TrainingConfig(
-            **extra,
             max_epochs=self.max_epochs,
             max_time=self.max_time,
             batch_size=self.batch_size,

@@ -15,15 +15,7 @@ from tabargn.data import CodesDataModule
 from tabargn.model import ARGN
 from tabargn.trainer import TrainingConfig, TrainingModule, fit_with_validation
 
-__all__ = ["ARGNModule", "fit_network", "default_batch_size", "FLAT_PATIENCE"]
-
-#: Early-stopping patience of flat models (epochs without a relative validation gain of
-#: ``min_improvement``); sequential and DP-SGD runs keep :class:`TrainingConfig`'s 5. Replayed on
-#: the validation histories of the 18 fits of the issue-13 panel (``benchmarks/stopping_replay.py
-#: panel-20261201c``): 4 instead of 5 ends 16 of the 18 fits one epoch sooner, and
-#: census_income_kdd 20k and nycflights13_flights 20k 6 and 9 epochs sooner, for at most 0.17 %
-#: more best validation loss (flights 20k; the others at most 0.04 %).
-FLAT_PATIENCE = 4
+__all__ = ["ARGNModule", "fit_network", "default_batch_size"]
 
 
 def default_batch_size(n_rows: int) -> int:

@@ -50,7 +50,7 @@ from tabargn.params import FitParams
 from tabargn.schema import ColumnSpec, infer_schema, to_kind, validate_frame
 from tabargn.text_columns import detect_text_columns
 from tabargn.trainer import TrainingConfig, fit_with_validation
-from tabargn.training import FLAT_PATIENCE, ARGNModule, default_batch_size
+from tabargn.training import ARGNModule, default_batch_size
 
 __all__ = ["HEAD_ROWS", "infer_specs", "fit_codec", "encode_split", "train_ray", "fit_ray"]
 
@@ -357,7 +357,7 @@ def fit_ray(
     """
     specs = infer_specs(ds, params.encoding_types)
     codec, n_rows = fit_codec(ds, specs, params, seed)
-    config = params.training_config(seed, FLAT_PATIENCE)
+    config = params.training_config(seed)
     train, validation, n_train, n_val, counts = encode_split(
         ds, codec, seed, config.validation_share, num_workers
     )
