@@ -9,12 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN_ID=$1; shift
-PY=${PY:-.venv/bin/python}
+PY=${PY:-.venv/bin/python}        # runs the harness and scoring
+PY_MAIN=${PY_MAIN:-$PY}            # runs tabargn's worker (the panel: a venv of README's plain install)
 for cell in "$@"; do
   d=${cell%%:*}; size=${cell#*:}
   sub=()
   if [ "$size" != full ]; then sub=(--subsample "$size"); fi
   echo "== $(date -u +%FT%TZ) $d $size (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   $PY benchmarks/run.py generate --datasets "$d" --generators tabargn mostlyai-engine "${sub[@]}" \
-      --score --run-id "$RUN_ID"
+      --score --run-id "$RUN_ID" --python-main "$PY_MAIN"
 done
