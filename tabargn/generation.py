@@ -235,7 +235,7 @@ def draw_sub_columns(
     # unconditional sampling (and conditions set on every row alike): every row knows the same
     # sub-columns at every step, so the known codes' table rows are kept in a buffer, one column
     # appended per drawn sub-column, instead of gathered from ``codes`` at every step
-    shared = tables is not None and bool((known == known[:1]).all())
+    shared = tables is not None and len(known) > 0 and bool((known == known[:1]).all())
     if shared:
         cols = known[0].nonzero().squeeze(1)
         known_flat = torch.empty_like(codes)  # [b, C]: the first n_known columns are in use

@@ -509,18 +509,13 @@ class ARGN(nn.Module):
         else:
             # first layer: sum of the tabulated rows of the known codes (an embedding bag)
             table = tables[sub]  # [total_codes, H]
-            first = known[0]
-            if known_flat is not None:  # the caller keeps the known rows' flat codes
+            if known_flat is None and bool((known == known[:1]).all()):
+                cols = known[0].nonzero().squeeze(1)  # every row knows the same sub-columns
+                known_flat = codes[:, cols] + self.offsets[cols]
+            if known_flat is not None:
+                # bag only the known codes (unconditional sampling: on average half of them)
                 if known_flat.shape[1]:
                     h = F.embedding_bag(known_flat, table, mode="sum") + self.biases[0][sub]
-                else:
-                    h = self.biases[0][sub].expand(codes.shape[0], -1).clone()
-            elif bool((known == first).all()):  # every row knows the same sub-columns
-                # bag only the known codes (unconditional sampling: on average half of them)
-                cols = first.nonzero().squeeze(1)
-                if cols.numel():
-                    index = codes[:, cols] + self.offsets[cols]
-                    h = F.embedding_bag(index, table, mode="sum") + self.biases[0][sub]
                 else:
                     h = self.biases[0][sub].expand(codes.shape[0], -1).clone()
             else:

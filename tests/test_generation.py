@@ -4,6 +4,7 @@ import torch
 
 import tabargn.generation as generation
 from tabargn.generation import sample_codes
+from tests.test_model import _network
 
 
 def test_draws_follow_the_probabilities_and_skip_impossible_codes():
@@ -25,20 +26,6 @@ def test_a_uniform_rounded_up_to_the_total_mass_lands_on_the_last_possible_code(
     logits = torch.tensor([[0.0, 0.0, -1e9, -1e9], [0.0, 0.0, 0.0, 0.0]])
     monkeypatch.setattr(generation.torch, "rand", lambda *a, **k: torch.ones(2, 1))
     assert sample_codes(logits).tolist() == [1, 3]
-
-
-def _network():
-    from tabargn.model import ARGN, ModelConfig
-
-    torch.manual_seed(0)
-    config = ModelConfig(
-        cardinalities=[7, 3, 40, 16, 500, 12, 2],
-        column_of=[0, 1, 2, 2, 3, 3, 3],
-        position=[0, 0, 0, 1, 0, 1, 2],
-        hidden=32,
-        n_layers=2,
-    )
-    return ARGN(config).eval()
 
 
 def _draw(net, codes, known, tables, seed=7):
@@ -65,7 +52,7 @@ def test_tabulated_generation_draws_the_same_rows_as_the_direct_path():
     (conditions differ by row) and the eager / lazy tables all draw what the direct path draws."""
     from tabargn.model import LazyCodeTables
 
-    net = _network()
+    net = _network().eval()  # the small network of the model tests
     n = 400
     codes = torch.zeros(n, net.n_sub, dtype=torch.long)
     eager, lazy = net.first_layer_tables(), LazyCodeTables.for_network(net)
