@@ -235,12 +235,12 @@ def draw_sub_columns(
     # unconditional sampling (and conditions set on every row alike): every row knows the same
     # sub-columns at every step, so the known codes' table rows are kept in a buffer, one column
     # appended per drawn sub-column, instead of gathered from ``codes`` at every step
-    shared = tables is not None and len(known) > 0 and bool((known == known[:1]).all())
+    start = None if tables is None else network.shared_known_codes(codes, known)
+    shared = start is not None
     if shared:
-        cols = known[0].nonzero().squeeze(1)
         known_flat = torch.empty_like(codes)  # [b, C]: the first n_known columns are in use
-        n_known = cols.numel()
-        known_flat[:, :n_known] = codes[:, cols] + network.offsets[cols]
+        n_known = start.shape[1]
+        known_flat[:, :n_known] = start
     for sub in order:
         missing = ~known[:, sub]
         if not missing.any():

@@ -509,9 +509,8 @@ class ARGN(nn.Module):
         else:
             # first layer: sum of the tabulated rows of the known codes (an embedding bag)
             table = tables[sub]  # [total_codes, H]
-            if known_flat is None and bool((known == known[:1]).all()):
-                cols = known[0].nonzero().squeeze(1)  # every row knows the same sub-columns
-                known_flat = codes[:, cols] + self.offsets[cols]
+            if known_flat is None:
+                known_flat = self.shared_known_codes(codes, known)
             if known_flat is not None:
                 # bag only the known codes (unconditional sampling: on average half of them)
                 if known_flat.shape[1]:
@@ -539,6 +538,22 @@ class ARGN(nn.Module):
         return torch.addmm(
             self.pred_biases[g][slot][:card], hidden, self.pred_weights[g][slot][:, :card]
         )
+
+    def shared_known_codes(self, codes: torch.Tensor, known: torch.Tensor) -> torch.Tensor | None:
+        """Flat code-table rows of the known sub-columns when every row knows the same ones.
+
+        Args:
+            codes: int64 ``[B, C]``.
+            known: bool ``[B, C]``.
+
+        Returns:
+            int64 ``[B, k]`` (codes plus :attr:`offsets` of the ``k`` known sub-columns, in
+            sub-column order), or None when rows know different sub-columns or ``B`` is 0.
+        """
+        if len(known) == 0 or not bool((known == known[:1]).all()):
+            return None
+        cols = known[0].nonzero().squeeze(1)
+        return codes[:, cols] + self.offsets[cols]
 
     @torch.no_grad()
     def first_layer_tables(self, max_elements: int = 2**26) -> torch.Tensor | None:
