@@ -321,10 +321,7 @@ def _strings(values: pd.Series) -> pd.Series:
         ]
         return pd.Series(out, index=values.index, dtype=object)
     if values.dtype == object and ptypes.infer_dtype(values, skipna=True) in ("string", "empty"):
-        # already str (decoded categories): only the missing markers become None
-        out = values.to_numpy(dtype=object, copy=True)
-        out[pd.isna(out)] = None
-        return pd.Series(out, index=values.index, dtype=object)
+        return _objects(values)  # already str (decoded categories): no per-value conversion
     obj = _objects(values)
     # converted once per distinct value: decoded columns hold few of them
     codes, uniques = pd.factorize(obj, use_na_sentinel=True)
