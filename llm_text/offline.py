@@ -316,7 +316,7 @@ class OfflineTextGenerator:
             return 1.0
         real = self._decoded(present)
         every = [it for it in train_items + val_items if len(it[0]) > 1]
-        if len(every) > MAX_TEXTS:  # the rows' order is already random (the split)
+        if len(every) > MAX_TEXTS:  # a seeded subsample of training and validation texts alike
             every = [every[i] for i in np.random.default_rng(seed).permutation(len(every))]
         corpus = self._decoded(every[:MAX_TEXTS])
         codes = torch.as_tensor(np.stack([it[1] for it in present]), dtype=torch.long)

@@ -253,8 +253,8 @@ def distinct_2_at(texts: list[str], count: int) -> float:
     Distinct-2 falls as a corpus grows: its distinct bigrams grow like ``K m^beta`` with the
     bigram count ``m`` (Heaps' law; Heaps, *Information Retrieval*, 1978), so
     ``log distinct-2`` is linear in ``log m``, and so in the log of the text count. The slope is
-    fitted on nested prefixes of ``texts`` (a quarter, half, all) and followed up to ``count`` texts. For ``count`` at most
-    ``len(texts)``, the distinct-2 of the first ``count`` texts.
+    fitted on nested prefixes of ``texts`` (a quarter, half, all) and followed up to ``count``
+    texts. For ``count`` at most ``len(texts)``, the distinct-2 of the first ``count`` texts.
 
     Args:
         texts: Texts in random order (non-missing).
@@ -268,7 +268,7 @@ def distinct_2_at(texts: list[str], count: int) -> float:
         return distinct_n(texts[: max(count, 1)], 2)
     sizes = [max(1, n // 4), max(1, n // 2), n]
     values = [distinct_n(texts[:k], 2) for k in sizes]
-    if not all(math.isfinite(v) and v > 0 for v in values) or len(set(sizes)) < 3:
+    if len(set(sizes)) < 3 or not all(math.isfinite(v) and v > 0 for v in values):
         return values[-1]
     # the bigram count grows with the text count (at the texts' mean bigrams per text)
     slope = float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
