@@ -8,7 +8,9 @@ the device, the precision or the quiet logging is decided in one place.
 The shared recipe (TabularARGN paper, section 4; mostlyai-engine's training loop does the same):
 AdamW with ReduceLROnPlateau on the validation loss (:func:`adamw_with_plateau`), early stopping
 on a relative gain of the validation loss (:class:`RelativeEarlyStopping`), and the weights of
-the best validation epoch restored at the end (:class:`BestWeights`).
+the best validation epoch restored at the end (:class:`BestWeights`). A model may validate and
+keep an exponential moving average of its weights instead of the raw ones
+(:class:`tabargn.weight_averaging.EMAWeights`; the flat model does).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from tabargn.device import accelerator_and_precision
 from tabargn.errors import DeviceError
+from tabargn.weight_averaging import EMAWeights
 
 __all__ = [
     "TrainingConfig",
@@ -57,7 +60,9 @@ class TrainingConfig:
         batch_size: Rows (flat) or events (sequential) per batch; None picks one by data size.
         learning_rate: AdamW learning rate; None picks :func:`default_learning_rate`.
         weight_decay: AdamW weight decay.
-        patience: Epochs without validation improvement before early stopping.
+        patience: Epochs without validation improvement before early stopping; None (default)
+            uses the model's own (``TrainingModule.default_patience``: 3 for the flat model,
+            whose validated weights are averaged and so improve smoothly, 5 for sequences).
         min_improvement: Relative improvement of the validation loss that counts as one
             (``5e-4``: 0.05 % of the loss); smaller gains do not reset the patience counter.
         validation_share: Share of rows (or entities) held out for validation.
@@ -78,7 +83,7 @@ class TrainingConfig:
     batch_size: int | None = None
     learning_rate: float | None = None
     weight_decay: float = 1e-4
-    patience: int = 5
+    patience: int | None = None
     min_improvement: float = 5e-4
     validation_share: float = 0.2
     device: str = "cpu"
@@ -108,11 +113,13 @@ def default_learning_rate(batch_size: int, base: float = 3e-3, cap: float = 6e-3
     return min(base * math.sqrt(batch_size / 256), cap)
 
 
-def adamw_with_plateau(module: L.LightningModule, lr: float, config: TrainingConfig) -> dict:
+def adamw_with_plateau(
+    module: L.LightningModule, lr: float, config: TrainingConfig, patience: int = 5
+) -> dict:
     """``configure_optimizers`` result: AdamW, halved on a validation-loss plateau.
 
-    The plateau patience is half the early-stopping patience (at least 1 epoch), so the rate is
-    lowered at least once before training stops.
+    The plateau patience is half the early-stopping ``patience`` (at least 1 epoch), so the rate
+    is lowered at least once before training stops.
     """
     params = list(module.parameters())
     # the fused kernel updates every tensor in one call; PyTorch's CPU default is a Python loop
@@ -122,7 +129,7 @@ def adamw_with_plateau(module: L.LightningModule, lr: float, config: TrainingCon
         params, lr=lr, weight_decay=config.weight_decay, fused=fused or None
     )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=0.5, patience=max(1, config.patience // 2 - 1)
+        optimizer, mode="min", factor=0.5, patience=max(1, patience // 2 - 1)
     )
     return {
         "optimizer": optimizer,
@@ -310,7 +317,9 @@ class TrainingModule(L.LightningModule):
 
     It holds the network and the run's settings, draws the validation masks from a generator
     reset to the run's seed at every validation epoch (so epochs are compared on the same
-    masks), and configures :func:`adamw_with_plateau`.
+    masks), and configures :func:`adamw_with_plateau`. Subclasses set the recipe's defaults as
+    class attributes: ``default_patience`` (epochs, when ``config.patience`` is None) and
+    ``ema_half_life`` (epochs; None trains, validates and keeps the raw weights).
 
     Args:
         network: The ``nn.Module`` to train (stored as ``self.network``).
@@ -333,13 +342,17 @@ class TrainingModule(L.LightningModule):
         self.network = network
         self.config = config
         self.lr = config.learning_rate or default_learning_rate(batch_size, base_lr, max_lr)
+        self.patience = config.patience or self.default_patience
         self.val_generator: torch.Generator | None = None
+
+    default_patience: int = 5
+    ema_half_life: float | None = None
 
     def on_validation_epoch_start(self) -> None:
         self.val_generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
 
     def configure_optimizers(self):
-        return adamw_with_plateau(self, self.lr, self.config)
+        return adamw_with_plateau(self, self.lr, self.config, self.patience)
 
 
 def fit_with_validation(
@@ -357,8 +370,11 @@ def fit_with_validation(
         JSON-serializable.
     """
     best = BestWeights()
-    stopping = RelativeEarlyStopping("val_loss", config.patience, config.min_improvement)
-    trainer = make_trainer(config, callbacks=[best, stopping])
+    stopping = RelativeEarlyStopping("val_loss", module.patience, config.min_improvement)
+    callbacks: list[Callback] = [best, stopping]
+    if module.ema_half_life:  # after BestWeights: it copies the averaged weights it validated
+        callbacks.append(EMAWeights(module.ema_half_life))
+    trainer = make_trainer(config, callbacks=callbacks)
     run = run_fit(trainer, module, datamodule, verbose=config.verbose)
     best.recover(trainer)
     if best.history:  # spawned workers: the main process's trainer did not count the epochs

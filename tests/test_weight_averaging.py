@@ -1,0 +1,74 @@
+"""EMA of the weights: the decay's warm-up in epochs, and the flat fit keeps the averaged weights
+it validated."""
+
+import lightning as L
+import pytest
+import torch
+
+from tabargn.data import CodesDataModule
+from tabargn.trainer import TrainingConfig
+from tabargn.training import ARGNModule, fit_network
+from tabargn.weight_averaging import UPDATE_EVERY, WARMUP_SHARE, EMAWeights
+from tests.test_model import _codes, _network
+
+
+def test_half_life_grows_with_the_epochs_trained_up_to_its_setting():
+    ema = EMAWeights(half_life=1.0)
+    ema._steps_per_epoch = 100.0
+    decays = [ema.decay(step) for step in range(0, 2000, UPDATE_EVERY)]
+    assert all(b >= a for a, b in zip(decays, decays[1:], strict=False))
+    # after one epoch the half-life is WARMUP_SHARE epochs; from 1 / WARMUP_SHARE epochs on, 1
+    assert ema.decay(99) == pytest.approx(0.5 ** (UPDATE_EVERY / (WARMUP_SHARE * 100)))
+    assert ema.decay(999) == pytest.approx(0.5 ** (UPDATE_EVERY / 100))
+    assert ema.decay(1999) == ema.decay(999)
+    # one update moves the average by 1 - decay towards the current weights
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    ema._step = 999
+    ema._average(averaged, current, torch.tensor(5))
+    torch.testing.assert_close(averaged[0], torch.full((3,), 1 - ema.decay(999)))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_half_life_must_be_positive(bad):
+    with pytest.raises(ValueError, match="half_life"):
+        EMAWeights(half_life=bad)
+
+
+def _learnable_codes(net, n=1200):
+    codes = _codes(net, n, seed=4)
+    codes[:, 1] = codes[:, 0] % 3  # column 1 is a function of column 0
+    return codes
+
+
+def test_flat_fit_keeps_the_averaged_weights_it_validated():
+    net = _network(seed=1)
+    codes = _learnable_codes(net)
+    config = TrainingConfig(max_epochs=4, batch_size=32, seed=5, verbose=0)
+    summary = fit_network(net, codes, config)
+    assert ARGNModule.ema_half_life and summary["best_epoch"] >= 1
+
+    # the returned weights, validated again on the same split and masks, give the best
+    # validation loss recorded during the fit: the averaged weights, not the raw last ones
+    module = ARGNModule(net, config, summary["batch_size"])
+    data = CodesDataModule(codes, summary["batch_size"], config.validation_share, config.seed)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (metrics,) = trainer.validate(module, datamodule=data, verbose=False)
+    assert metrics["val_loss"] == pytest.approx(summary["best_val_loss"], rel=1e-5)
+
+
+def test_averaging_changes_the_kept_weights_and_is_reproducible():
+    config = TrainingConfig(max_epochs=2, batch_size=32, patience=2, seed=5, verbose=0)
+
+    def fit(half_life):
+        net = _network(seed=1)
+        old = ARGNModule.ema_half_life
+        ARGNModule.ema_half_life = half_life
+        try:
+            fit_network(net, _learnable_codes(net), config)
+        finally:
+            ARGNModule.ema_half_life = old
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    averaged, again, raw = fit(1.0), fit(1.0), fit(None)
+    torch.testing.assert_close(averaged, again, rtol=0, atol=0)
+    assert not torch.allclose(averaged, raw)
