@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import logging
 import math
 import time
@@ -44,6 +45,7 @@ __all__ = [
     "run_fit",
     "TrainingModule",
     "fit_with_validation",
+    "release_training_state",
 ]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
@@ -379,10 +381,31 @@ def fit_with_validation(
     best.recover(trainer)
     if best.history:  # spawned workers: the main process's trainer did not count the epochs
         run["epochs"] = max(run["epochs"], int(best.history[-1][0]) + 1)
-    return {
+    summary = {
         **run,
         "best_epoch": best.best_epoch,
         "best_val_loss": best.best,
         "learning_rate": module.lr,
         "history": best.history,
     }
+    del trainer, best, stopping, callbacks
+    release_training_state(module, datamodule)
+    return summary
+
+
+def release_training_state(
+    module: L.LightningModule, datamodule: L.LightningDataModule | None = None
+) -> None:
+    """Frees what training left behind before generation starts (peak memory).
+
+    The last gradients stay on the weights, and the Trainer holds the optimizer's moments and
+    the callbacks' copies of the weights (best epoch, average) in reference cycles with the
+    module, which Python frees only at a later collection: about five copies of the weights
+    (20-25 MB each on lending_club_loans' 55 columns) alive during the first generation.
+    """
+    for p in module.parameters():
+        p.grad = None
+    module.trainer = None  # the links to the Trainer: its cycle becomes garbage
+    if datamodule is not None:
+        datamodule.trainer = None
+    gc.collect()

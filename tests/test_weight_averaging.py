@@ -1,5 +1,5 @@
 """EMA of the weights: the decay's warm-up in epochs, and the flat fit keeps the averaged weights
-it validated."""
+it validated (and frees its training state)."""
 
 import lightning as L
 import pytest
@@ -46,6 +46,7 @@ def test_flat_fit_keeps_the_averaged_weights_it_validated():
     config = TrainingConfig(max_epochs=4, batch_size=32, seed=5, verbose=0)
     summary = fit_network(net, codes, config)
     assert ARGNModule.ema_half_life and summary["best_epoch"] >= 1
+    assert all(p.grad is None for p in net.parameters())  # released before generation
 
     # the returned weights, validated again on the same split and masks, give the best
     # validation loss recorded during the fit: the averaged weights, not the raw last ones
@@ -72,3 +73,21 @@ def test_averaging_changes_the_kept_weights_and_is_reproducible():
     averaged, again, raw = fit(1.0), fit(1.0), fit(None)
     torch.testing.assert_close(averaged, again, rtol=0, atol=0)
     assert not torch.allclose(averaged, raw)
+
+
+def test_trainer_and_its_copies_of_the_weights_are_freed_after_the_fit(monkeypatch):
+    import weakref
+
+    import tabargn.trainer as trainer_module
+
+    made = []
+
+    class Recorded(trainer_module.EMAWeights):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(trainer_module, "EMAWeights", Recorded)
+    net = _network(seed=1)
+    fit_network(net, _learnable_codes(net), TrainingConfig(max_epochs=2, batch_size=32, verbose=0))
+    assert len(made) == 1 and made[0]() is None  # the average went with the Trainer
