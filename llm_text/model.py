@@ -303,9 +303,10 @@ class TextColumnModel:
         }
 
     # ------------------------------------------------------------- generate
-    def _raw_generate(self, ctx: pd.DataFrame, seed: int, allow_missing: bool = True):
+    def _raw_generate(self, ctx: pd.DataFrame, seed: int, allow_missing: bool, bias=None):
+        extra = {} if bias is None else {"missing_bias": bias}  # offline only
         return self.text_generator.generate(
-            ctx, max_length=self.max_length, random_state=seed, allow_missing=allow_missing
+            ctx, max_length=self.max_length, random_state=seed, allow_missing=allow_missing, **extra
         )
 
     def generate(
@@ -315,6 +316,7 @@ class TextColumnModel:
         random_state: int | None = None,
         n: int | None = None,
         allow_missing: bool = True,
+        match_missing_rate: bool = False,
     ) -> pd.Series:
         """Generate one text per context row.
 
@@ -329,6 +331,10 @@ class TextColumnModel:
             allow_missing: ``False`` gives every row a text (imputation of missing cells);
                 default ``True``: rows are missing at the learned (offline: row-conditioned)
                 rate.
+            match_missing_rate: For rows drawn without conditions: the offline model's missing
+                rate over these rows is set to the training rate (its head's bias shifted,
+                :meth:`~llm_text.offline.OfflineTextGenerator.matched_missing_bias`); the
+                prompted backends draw at the training rate already. Default ``False``.
 
         Returns:
             ``object`` Series of ``str`` or NaN, with the context's index.
@@ -345,10 +351,9 @@ class TextColumnModel:
         seed = self._seed(random_state)
         usage_before = {} if self._chat_client is None else self._chat_client.usage_dict()
         t0 = time.perf_counter()
-        if len(ctx) == 0:
-            texts, stats = [], {}
-        else:
-            texts, stats = self._raw_generate(ctx, seed, allow_missing)
+        matched = getattr(self.text_generator, "matched_missing_bias", None)
+        bias = matched(ctx) if match_missing_rate and allow_missing and matched else None
+        texts, stats = self._raw_generate(ctx, seed, allow_missing, bias) if len(ctx) else ([], {})
         texts = list(texts)
         usage = stats.get("row_usage")
         generated_tokens = int(stats.get("generated_tokens", 0))
@@ -366,7 +371,7 @@ class TextColumnModel:
                 if len(bad) == 0:
                     break
                 sub_texts, sub_stats = self._raw_generate(
-                    ctx.iloc[bad].reset_index(drop=True), seed * 7919 + rnd, allow_missing
+                    ctx.iloc[bad].reset_index(drop=True), seed * 7919 + rnd, allow_missing, bias
                 )
                 regenerated += len(bad)
                 generated_tokens += int(sub_stats.get("generated_tokens", 0))
@@ -391,7 +396,7 @@ class TextColumnModel:
 
             def again(rows: np.ndarray, rnd: int) -> list:
                 sub = ctx.iloc[rows].reset_index(drop=True)
-                new, _ = self._raw_generate(sub, seed * 104_729 + rnd, allow_missing)
+                new, _ = self._raw_generate(sub, seed * 104_729 + rnd, allow_missing, bias)
                 return [clean_text(t) for t in new]
 
             texts, guard_counts = self.guard_.apply(texts, again)

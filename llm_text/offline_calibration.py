@@ -178,8 +178,14 @@ def _head_outputs(network, items, buckets: LengthBuckets | None, eos: int):
     return miss_logit, missing, network.length_head(ctx)[torch.as_tensor(present)], target
 
 
-def _match_rate(z: torch.Tensor, scale: float, rate: float) -> float:
-    """The bias ``b`` with ``mean(sigmoid(scale * z + b)) == rate`` (bisection)."""
+def match_rate(z: torch.Tensor, scale: float, rate: float) -> float:
+    """The bias ``b`` with ``mean(sigmoid(scale * z + b)) == rate`` (bisection over [-30, 30]).
+
+    Args:
+        z: Raw missing logits, float ``[n_rows]``.
+        scale: The calibrated factor on ``z``.
+        rate: The target mean probability, in (0, 1).
+    """
     low, high = -30.0, 30.0
     for _ in range(60):
         mid = (low + high) / 2
@@ -237,7 +243,7 @@ def calibrate(
             cal.missing_scale, cal.missing_bias = scale, bias
     rate = float(np.mean([len(it[0]) == 1 for it in (all_items or items)]))
     if 0 < rate < 1:
-        cal.missing_bias = _match_rate(z, cal.missing_scale, rate)
+        cal.missing_bias = match_rate(z, cal.missing_scale, rate)
     if length_logits is not None and len(length_target):
         nll = [
             float(nn.functional.cross_entropy(length_logits / t, length_target))

@@ -243,7 +243,16 @@ def generate_rows(
             )
     if model.text_models:  # texts conditioned on the completed rows
         text_seed = int(np_gen.integers(0, 2**31 - 1))
-        fill_text_columns(out, given, model.text_models, codec.specs, text_seed, impute=impute)
+        drawn_freely = given.shape[1] == 0 and not where and not impute  # no conditions
+        fill_text_columns(
+            out,
+            given,
+            model.text_models,
+            codec.specs,
+            text_seed,
+            impute=impute,
+            match_missing_rate=drawn_freely,
+        )
     out.attrs["constraint_redraws"] = redraws
     return out
 

@@ -202,6 +202,7 @@ def fill_text_columns(
     *,
     impute: bool = False,
     context: pd.DataFrame | None = None,
+    match_missing_rate: bool = False,
 ) -> pd.DataFrame:
     """Generates the text columns of decoded rows, in place of the codec's empty columns.
 
@@ -215,6 +216,8 @@ def fill_text_columns(
         impute: Rows whose text is missing always get a text (no missing draws).
         context: The frame the texts are conditioned on, aligned with ``out`` (default: the
             modelled columns of ``out``).
+        match_missing_rate: The rows were drawn without conditions: their texts are missing at
+            the training rate on average (``TextColumnModel.generate``'s option).
 
     Returns:
         ``out`` with its text columns filled (same object).
@@ -233,7 +236,12 @@ def fill_text_columns(
         if len(todo):
             source = out[ctx_cols] if context is None else context.reset_index(drop=True)
             ctx = source.iloc[todo].reset_index(drop=True)
-            texts = model.generate(ctx, random_state=text_seed(seed, k), allow_missing=not impute)
+            texts = model.generate(
+                ctx,
+                random_state=text_seed(seed, k),
+                allow_missing=not impute,
+                match_missing_rate=match_missing_rate,
+            )
             values.iloc[todo] = texts.to_numpy(dtype=object)
         out[name] = restore_dtype(values, by_name[name]).array  # keeps extension dtypes
     return out

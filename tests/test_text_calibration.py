@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from torch import nn
 
@@ -70,7 +71,8 @@ def test_platt_calibration_of_the_missing_head():
     assert calibrate(_FakeHeads(), [], None, EOS).to_dict() == Calibration().to_dict()
 
 
-def test_length_follows_the_row_and_missing_rate_is_calibrated(tmp_path):
+def _short_and_long_model():
+    """A text model on 600 rows: "short" rows have 2 words and 5 % missing, "long" 14 and 35 %."""
     rng = np.random.default_rng(0)
     n = 600
     kind = rng.choice(["short", "long"], size=n)
@@ -86,7 +88,11 @@ def test_length_follows_the_row_and_missing_rate_is_calibrated(tmp_path):
     m = TextColumnModel(
         max_length=48, random_state=0, memorization_guard=False, **tiny(val_fraction=0.25)
     )
-    m.fit(series, ctx)
+    return m.fit(series, ctx), series
+
+
+def test_length_follows_the_row_and_missing_rate_is_calibrated(tmp_path):
+    m, _ = _short_and_long_model()
     cal = m.text_generator.fit_info["calibration"]
     assert cal["missing_scale"] > 0 and cal["length_temperature"] > 0
     query = pd.DataFrame({"kind": ["short"] * 200 + ["long"] * 200})
@@ -246,3 +252,28 @@ def test_sampling_temperature_is_matched_at_the_corpus_size():
     assert at_corpus_size < at_validation_size - 0.04, (at_validation_size, at_corpus_size)
     # a corpus no larger than the validation texts changes nothing
     assert fit_temperature(sample, corpus[:200], corpus[:100]) == at_validation_size
+
+
+def test_missing_rate_matched_on_rows_drawn_without_conditions():
+    m, series = _short_and_long_model()
+    gen = m.text_generator
+    rate = series.isna().mean()
+    assert gen.missing_rate == rate
+    # rows skewed towards "long" (35 % missing): the head's rate on them is above training's
+    query = pd.DataFrame({"kind": ["short"] * 100 + ["long"] * 300})
+    codes = torch.as_tensor(gen.encoder.transform(query), dtype=torch.long)
+    with torch.no_grad():
+        z = gen.network.missing_logit(gen.network.context_vector(codes))
+    bias = gen.matched_missing_bias(query)
+    p = torch.sigmoid(z * gen.calibration.missing_scale + bias)
+    assert float(p.mean()) == pytest.approx(rate, abs=1e-4)
+    assert float(torch.sigmoid(gen.calibration.missing_logit(z)).mean()) > rate + 0.03
+    assert float(p[100:].mean()) > float(p[:100].mean())  # the rows keep their order
+    matched = m.generate(query, random_state=0, match_missing_rate=True)
+    plain = m.generate(query, random_state=0)
+    assert plain.isna().mean() > matched.isna().mean()
+    assert abs(matched.isna().mean() - rate) < 0.06  # binomial spread of 400 rows: 0.02
+    assert m.generate(query, random_state=0, match_missing_rate=False).equals(plain)
+    # imputation never draws missing texts, matched or not
+    forced = m.generate(query, random_state=0, allow_missing=False, match_missing_rate=True)
+    assert forced.notna().all()

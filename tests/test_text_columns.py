@@ -67,7 +67,7 @@ def test_texts_are_generated_from_their_synthetic_rows(model, monkeypatch):
     original = text_model.generate
 
     def spy(context, **kwargs):
-        seen["context"] = context.copy()
+        seen["context"], seen["kwargs"] = context.copy(), kwargs
         return original(context, **kwargs)
 
     monkeypatch.setattr(text_model, "generate", spy)
@@ -75,6 +75,12 @@ def test_texts_are_generated_from_their_synthetic_rows(model, monkeypatch):
     ctx = seen["context"]
     assert list(ctx.columns) == [c for c in COLUMNS if c != "remarks"]
     pd.testing.assert_frame_equal(ctx, out[ctx.columns].reset_index(drop=True))
+    # rows drawn freely get the training missing rate; conditioned rows keep their own
+    assert seen["kwargs"]["match_missing_rate"] is True
+    model.sample(conditions=pd.DataFrame({"phase_of_flt": ["Climb"] * 5}))
+    assert seen["kwargs"]["match_missing_rate"] is False
+    model.sample(5, where={"phase_of_flt": ["Climb", "Approach"]})
+    assert seen["kwargs"]["match_missing_rate"] is False
 
 
 def test_same_seed_same_texts_and_stream_advances(model, tmp_path):
