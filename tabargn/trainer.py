@@ -331,6 +331,9 @@ class TrainingModule(L.LightningModule):
             overrides the rule.
     """
 
+    default_patience: int = 5
+    ema_half_life: float | None = None
+
     def __init__(
         self,
         network: torch.nn.Module,
@@ -346,9 +349,6 @@ class TrainingModule(L.LightningModule):
         self.lr = config.learning_rate or default_learning_rate(batch_size, base_lr, max_lr)
         self.patience = config.patience or self.default_patience
         self.val_generator: torch.Generator | None = None
-
-    default_patience: int = 5
-    ema_half_life: float | None = None
 
     def on_validation_epoch_start(self) -> None:
         self.val_generator = torch.Generator(device=self.device).manual_seed(self.config.seed)

@@ -48,19 +48,32 @@ class EMAWeights(WeightAveraging):
         super().__init__(use_buffers=False, multi_avg_fn=self._average)
         self.half_life = float(half_life)
         self.every = int(every)
-        self._steps_per_epoch = 1.0
+        self._steps_per_epoch: float | None = None  # None: not known yet (first epoch of a stream)
+        self._epoch_start_step = 0
         self._step = 0
 
     def decay(self, step: int) -> float:
-        """The weight kept by the average at an update after optimizer step ``step`` (0-based)."""
-        epochs = (step + 1) / self._steps_per_epoch
-        half_life = min(self.half_life, WARMUP_SHARE * epochs) * self._steps_per_epoch
+        """The weight kept by the average at an update after optimizer step ``step`` (0-based).
+
+        While the epoch length is unknown (the first epoch of a streamed dataset, e.g. Ray
+        Data's shards) the steps so far count as one epoch.
+        """
+        per_epoch = self._steps_per_epoch or float(step + 1)
+        epochs = (step + 1) / per_epoch
+        half_life = min(self.half_life, WARMUP_SHARE * epochs) * per_epoch
         return 0.5 ** (self.every / half_life)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         batches = trainer.num_training_batches
         accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
-        self._steps_per_epoch = batches / accumulate if math.isfinite(batches) else 1000.0
+        if math.isfinite(batches):
+            self._steps_per_epoch = max(batches / accumulate, 1.0)
+        self._epoch_start_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not math.isfinite(trainer.num_training_batches):  # a stream: the epoch just counted
+            self._steps_per_epoch = max(float(trainer.global_step - self._epoch_start_step), 1.0)
+        super().on_train_epoch_end(trainer, pl_module)
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         if step_idx is None or step_idx % self.every:

@@ -21,6 +21,9 @@ def test_half_life_grows_with_the_epochs_trained_up_to_its_setting():
     assert ema.decay(99) == pytest.approx(0.5 ** (UPDATE_EVERY / (WARMUP_SHARE * 100)))
     assert ema.decay(999) == pytest.approx(0.5 ** (UPDATE_EVERY / 100))
     assert ema.decay(1999) == ema.decay(999)
+    # a stream of unknown length: the steps so far count as one epoch
+    stream = EMAWeights(half_life=1.0)
+    assert stream.decay(99) == pytest.approx(ema.decay(99))
     # one update moves the average by 1 - decay towards the current weights
     averaged, current = [torch.zeros(3)], [torch.ones(3)]
     ema._step = 999
