@@ -346,9 +346,14 @@ class TrainingModule(L.LightningModule):
         super().__init__()
         self.network = network
         self.config = config
-        self.lr = config.learning_rate or default_learning_rate(batch_size, base_lr, max_lr)
+        self.base_lr, self.max_lr = base_lr, max_lr
+        self.lr = config.learning_rate or self.default_rate(batch_size)
         self.patience = config.patience or self.default_patience
         self.val_generator: torch.Generator | None = None
+
+    def default_rate(self, batch_size: int) -> float:
+        """The learning rate when ``config.learning_rate`` is None: the square-root rule."""
+        return default_learning_rate(batch_size, self.base_lr, self.max_lr)
 
     def on_validation_epoch_start(self) -> None:
         self.val_generator = torch.Generator(device=self.device).manual_seed(self.config.seed)

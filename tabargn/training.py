@@ -66,9 +66,8 @@ class ARGNModule(TrainingModule):
     default_patience = 3
     ema_half_life = 1.0
 
-    def __init__(self, network: ARGN, config: TrainingConfig, batch_size: int) -> None:
-        super().__init__(network, config, batch_size)
-        self.lr = config.learning_rate or averaged_learning_rate(batch_size)
+    def default_rate(self, batch_size: int) -> float:
+        return averaged_learning_rate(batch_size)
 
     def training_step(self, codes: torch.Tensor, batch_idx: int) -> torch.Tensor:
         visible = self.network.random_visibility(codes.shape[0])
