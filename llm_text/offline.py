@@ -461,10 +461,7 @@ class OfflineTextGenerator:
         if self.length_buckets is not None:
             ctx = self.network.context_vector(codes.to(gen.device))
             z = self.network.missing_logit(ctx)
-            if missing_bias is None:
-                p_missing = torch.sigmoid(self.calibration.missing_logit(z))
-            else:
-                p_missing = torch.sigmoid(z * self.calibration.missing_scale + missing_bias)
+            p_missing = torch.sigmoid(self.calibration.missing_logit(z, missing_bias))
             lengths = self.length_buckets.draw(
                 self.network.length_head(ctx), self.calibration.length_temperature, gen
             ).clamp(max=max_length)

@@ -146,8 +146,9 @@ class Calibration:
         self.length_temperature = float(length_temperature)
         self.temperature = float(temperature)
 
-    def missing_logit(self, logit: torch.Tensor) -> torch.Tensor:
-        return logit * self.missing_scale + self.missing_bias
+    def missing_logit(self, logit: torch.Tensor, bias: float | None = None) -> torch.Tensor:
+        """The calibrated logit; ``bias`` replaces :attr:`missing_bias` when given."""
+        return logit * self.missing_scale + (self.missing_bias if bias is None else bias)
 
     def to_dict(self) -> dict:
         return {

@@ -116,7 +116,7 @@ def default_learning_rate(batch_size: int, base: float = 3e-3, cap: float = 6e-3
 
 
 def adamw_with_plateau(
-    module: L.LightningModule, lr: float, config: TrainingConfig, patience: int = 5
+    module: L.LightningModule, lr: float, config: TrainingConfig, patience: int
 ) -> dict:
     """``configure_optimizers`` result: AdamW, halved on a validation-loss plateau.
 

@@ -265,7 +265,7 @@ def test_missing_rate_matched_on_rows_drawn_without_conditions():
     with torch.no_grad():
         z = gen.network.missing_logit(gen.network.context_vector(codes))
     bias = gen.matched_missing_bias(query)
-    p = torch.sigmoid(z * gen.calibration.missing_scale + bias)
+    p = torch.sigmoid(gen.calibration.missing_logit(z, bias))
     assert float(p.mean()) == pytest.approx(rate, abs=1e-4)
     assert float(torch.sigmoid(gen.calibration.missing_logit(z)).mean()) > rate + 0.03
     assert float(p[100:].mean()) > float(p[:100].mean())  # the rows keep their order
