@@ -194,21 +194,28 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return tok
 
 
-def encode_texts(tokenizer, texts: pd.Series, max_length: int) -> tuple[list[list[int]], int]:
+def encode_texts(
+    tokenizer, texts: pd.Series, max_length: int, stock: dict[str, int] | None = None
+) -> tuple[list[list[int]], int]:
     """Token sequences of the training rows and how many texts were truncated.
 
     A text becomes ``[BOS, ids..., EOS]``; one longer than ``max_length`` tokens is cut to
     ``[BOS, first max_length ids]`` (no EOS); a missing text is ``[BOS]`` alone (only the missing
-    head learns from it).
+    head learns from it); a stock text (``stock``: text -> token id,
+    :class:`~llm_text.stock_texts.StockTexts`) is ``[BOS, its id, EOS]``.
     """
+    stock = stock or {}
     values = texts.tolist()
-    present = [t for t in values if isinstance(t, str)]
+    present = [t for t in values if isinstance(t, str) and t not in stock]
     encodings = iter(tokenizer.encode_batch(present) if present else [])
     sequences: list[list[int]] = []
     truncated = 0
     for t in values:
         if not isinstance(t, str):
             sequences.append([BOS])
+            continue
+        if t in stock:
+            sequences.append([BOS, stock[t], EOS])
             continue
         ids = next(encodings).ids
         if len(ids) > max_length:
@@ -244,6 +251,7 @@ def sample_tokens(
     p_missing: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None,
     guidance: float = 1.0,
+    stock_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Sample one batch of rows.
 
@@ -265,6 +273,9 @@ def sample_tokens(
             next-token log-probabilities are ``u + w * (c - u)``, ``c`` given the row and ``u``
             given the all-NULL context (learnt through row dropout in training). 1.0 (default):
             plain conditional sampling, no second pass.
+        stock_ids: Token ids of whole stock texts (:class:`~llm_text.stock_texts.StockTexts`):
+            drawn only as a text's first token, and only where the target length is one token;
+            the text ends after one.
 
     Returns:
         ``(ids, is_missing, used)``: ``[batch, max_length]`` token ids (PAD after the end),
@@ -306,6 +317,15 @@ def sample_tokens(
         if t == 0:
             logits[:, EOS] = -math.inf  # never an empty text
             logits[:, blank_ids.to(device)] = -math.inf  # cleaned texts never start blank
+        if stock_ids is not None and len(stock_ids):
+            stock_ids = stock_ids.to(device)
+            if t > 0:  # a whole text is one first token, followed by the end
+                ended = torch.isin(tokens[:, 0], stock_ids)
+                logits[:, stock_ids] = -math.inf
+                logits[ended] = -math.inf
+                logits[ended, EOS] = 0.0
+            elif lengths is not None:
+                logits[(lengths != 1).nonzero(as_tuple=True)[0].unsqueeze(1), stock_ids] = -math.inf
         if lengths is not None:  # the end comes exactly at the target length
             at_end = remaining.squeeze(1) <= 0
             logits[~at_end, EOS] = -math.inf
