@@ -42,11 +42,13 @@ from .offline_calibration import (
     match_rate,
     text_lengths,
 )
+from .offline_guidance import context_probes, fit_guidance
 from .offline_network import (
     EOS,
     PAD,
     ConditionalLM,
     blank_token_ids,
+    choose_max_length,
     encode_texts,
     sample_tokens,
     train_tokenizer,
@@ -60,26 +62,8 @@ __all__ = ["OfflineTextGenerator", "choose_max_length"]
 BLANK_RETRIES = 10
 #: Validation texts at most that the sampling temperature is fitted on.
 TEMPERATURE_TEXTS = 300
-#: ``max_length=None``: the quantile of the training texts' token lengths kept whole ...
-AUTO_LENGTH_QUANTILE = 0.99
-#: ... bounded to this range of tokens (the fit cost grows with the longest texts).
-AUTO_LENGTH_RANGE = (16, 512)
-
-
-def choose_max_length(tokenizer, texts: pd.Series) -> int:
-    """The token limit chosen from the data: the 0.99 quantile of the token lengths of the
-    non-missing ``texts`` (rounded up), bounded to [16, 512].
-
-    A fixed 128 cut 29 % of 1,200 Amazon reviews (token length quantiles 0.5 / 0.9 / 0.99: 84 /
-    233 / 633), so their longest length deciles could not be generated; 512 keeps 98.5 % of them
-    whole for 1.37x the training tokens of 128. FAA remarks (0.99 quantile 114) are unchanged.
-    """
-    present = [t for t in texts.tolist() if isinstance(t, str)]
-    if not present:
-        return AUTO_LENGTH_RANGE[0]
-    lengths = np.array([len(e.ids) for e in tokenizer.encode_batch(present)])
-    low, high = AUTO_LENGTH_RANGE
-    return int(np.clip(np.ceil(np.quantile(lengths, AUTO_LENGTH_QUANTILE)), low, high))
+#: Validation rows with a text at most that the guidance weight is fitted on.
+GUIDANCE_ROWS = 600
 
 
 class OfflineTextGenerator:
@@ -114,11 +98,12 @@ class OfflineTextGenerator:
             split of at least 20 texts).
         top_p: Nucleus sampling mass (default 1.0: plain sampling, which keeps the text
             distribution calibrated; lower values favour the most common texts).
-        guidance: Classifier-free guidance weight at sampling time (default 1.5; 1.0: none;
-            > 1 strengthens what the row's columns say in the text, at twice the sampling cost;
-            see :func:`~llm_text.offline_network.sample_tokens`). On held-out rows 1.5 raised the
-            consistency of FAA remarks with ``phase_of_flt`` by 0.036 and of Amazon reviews with
-            ``score`` by 0.032; 2.0 did no better (``benchmarks/results/text_tune_*.md``).
+        guidance: Classifier-free guidance weight at sampling time (1.0: none; > 1 strengthens
+            what the row's columns say in the text, at twice the sampling cost; see
+            :func:`~llm_text.offline_network.sample_tokens`). ``None`` (default) fits it on the
+            validation split so that generated texts reveal their row's categorical columns as
+            often as real texts do (:mod:`llm_text.offline_guidance`; 1.5 without a validation
+            split or a column the texts reveal).
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
@@ -158,7 +143,7 @@ class OfflineTextGenerator:
         patience: int = 2,
         temperature: float | None = None,
         top_p: float = 1.0,
-        guidance: float = 1.5,
+        guidance: float | None = None,
         context_top_k: int = 50,
         context_bins: int = 10,
         generation_batch_size: int = 512,
@@ -183,7 +168,7 @@ class OfflineTextGenerator:
             "patience": int(patience),
             "temperature": None if temperature is None else float(temperature),
             "top_p": float(top_p),
-            "guidance": float(guidance),
+            "guidance": None if guidance is None else float(guidance),
             "context_top_k": int(context_top_k),
             "context_bins": int(context_bins),
             "generation_batch_size": int(generation_batch_size),
@@ -196,7 +181,7 @@ class OfflineTextGenerator:
         t = self.params["temperature"]
         if (t is not None and t <= 0) or not 0 < self.params["top_p"] <= 1:
             raise InvalidDataError("temperature must be > 0 and top_p in (0, 1]")
-        if self.params["guidance"] < 0 or not 0 <= self.params["row_dropout"] < 1:
+        if (guidance is not None and guidance < 0) or not 0 <= self.params["row_dropout"] < 1:
             raise InvalidDataError("guidance must be >= 0 and row_dropout in [0, 1)")
         if self.params["stock_texts"] < 0:
             raise InvalidDataError("stock_texts must be >= 0")
@@ -211,6 +196,7 @@ class OfflineTextGenerator:
         self.stock = StockTexts()
         self._blank: torch.Tensor | None = None
         self._stock_ids: torch.Tensor | None = None
+        self._guidance_trace: list[list[float]] = []  # [[weight, agreement], ...] of the fit
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -254,6 +240,7 @@ class OfflineTextGenerator:
             seed=seed,
         )
         result = self._train_network(data, seed, verbose)
+        self._guidance_trace = []
         self.calibration = (
             calibrate(
                 self.network,
@@ -269,6 +256,8 @@ class OfflineTextGenerator:
             self.calibration.temperature = self._fit_temperature(
                 data.val_items, data.train_items, seed
             )
+        if self.params["guidance"] is None:
+            self._fit_guidance(data, texts, context, seed)
         self.fit_info = {
             "rows": data.rows,
             "train_rows": len(data.train_items),
@@ -278,6 +267,8 @@ class OfflineTextGenerator:
             "calibration": self.calibration.to_dict(),
             "vocab_size": self.tokenizer.get_vocab_size(),
             "stock_texts": len(self.stock),
+            "guidance": self.guidance,
+            "guidance_trace": self._guidance_trace,
             "parameters": sum(q.numel() for q in self.network.parameters()),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
@@ -343,18 +334,49 @@ class OfflineTextGenerator:
         corpus = self._decoded(every[:MAX_TEXTS])
         codes = torch.as_tensor(np.stack([it[1] for it in present]), dtype=torch.long)
 
-        def sample(temperature: float) -> list:
-            gen = torch.Generator(device=torch_device(self.params["device"]))
-            gen.manual_seed(seed)  # the same draws at every temperature
-            self.network.to(gen.device)
-            texts = []
-            for start in range(0, len(codes), self.params["generation_batch_size"]):
-                part = codes[start : start + self.params["generation_batch_size"]]
-                texts += self._sample(part, self.max_length, gen, True, temperature)[0]
-            self.network.cpu()
-            return texts
+        return fit_temperature(lambda t: self._sample_rows(codes, seed, t), real, corpus)
 
-        return fit_temperature(sample, real, corpus)
+    @property
+    def guidance(self) -> float:
+        """The guidance weight used: the ``guidance`` param, or the fitted one when it is None."""
+        given = self.params["guidance"]
+        return self.calibration.guidance if given is None else given
+
+    def _fit_guidance(self, data: OfflineTextData, texts, context, seed: int) -> None:
+        """Fits :attr:`Calibration.guidance` (then the temperature again, at that weight)."""
+        pairs = [(i, it[1]) for i, it in zip(data.val_rows, data.val_items, strict=True)]
+        pairs = [(i, c) for i, c in pairs if isinstance(texts.iloc[i], str)][:GUIDANCE_ROWS]
+        if not pairs:
+            return
+        val = [i for i, _ in pairs]
+        codes = torch.as_tensor(np.stack([c for _, c in pairs]), dtype=torch.long)
+        probes = context_probes(texts.iloc[data.train_rows], context.iloc[data.train_rows], seed)
+        val_context = context.iloc[val].reset_index(drop=True)
+
+        def sample(weight: float) -> list:
+            self.calibration.guidance = weight
+            return self._sample_rows(codes, seed, None)
+
+        default = self.calibration.guidance
+        weight, trace = fit_guidance(sample, probes, texts.iloc[val], val_context, default)
+        self.calibration.guidance = weight
+        self._guidance_trace = trace
+        if weight != default and self.params["temperature"] is None:
+            self.calibration.temperature = self._fit_temperature(
+                data.val_items, data.train_items, seed
+            )
+
+    def _sample_rows(self, codes: torch.Tensor, seed: int, temperature: float | None) -> list:
+        """Texts (never missing) for context ``codes``, seeded: the calibration searches' draws."""
+        gen = torch.Generator(device=torch_device(self.params["device"]))
+        gen.manual_seed(seed)
+        self.network.to(gen.device)
+        texts = []
+        for start in range(0, len(codes), self.params["generation_batch_size"]):
+            part = codes[start : start + self.params["generation_batch_size"]]
+            texts += self._sample(part, self.max_length, gen, True, temperature)[0]
+        self.network.cpu()
+        return texts
 
     def _new_network(self) -> ConditionalLM:
         p = self.params
@@ -432,13 +454,10 @@ class OfflineTextGenerator:
     def matched_missing_bias(self, context: pd.DataFrame) -> float | None:
         """The missing head's bias that gives ``context`` the training missing rate on average.
 
-        The head is calibrated on real validation rows; synthetic rows drawn from the joint
-        distribution should show the training rate too, but the head's small errors on them add
-        up (FAA remarks, 6,000 rows: 0.156 against 0.139). Shifting the bias keeps each row's
-        odds relative to the others (Platt's scale is kept) and fixes the mean: the intercept
-        correction for a known prior (Saerens et al., 2002, "Adjusting the outputs of a
-        classifier to new a priori probabilities"). Only for rows drawn without conditions;
-        conditioned rows keep their own rate.
+        The head's small errors add up on synthetic rows (FAA remarks, 6,000 rows: 0.156 against
+        0.139). Shifting the bias keeps each row's odds relative to the others and fixes the
+        mean: the intercept correction for a known prior (Saerens et al., 2002). Only for rows
+        drawn without conditions; conditioned rows keep their own rate.
 
         Args:
             context: ``[n_rows, ...]`` tabular columns, as for :meth:`generate`.
@@ -499,7 +518,7 @@ class OfflineTextGenerator:
             allow_missing=self.missing_rate > 0.0 and not force_text,
             p_missing=p_missing,
             lengths=lengths,
-            guidance=self.params["guidance"],
+            guidance=self.guidance,
             stock_ids=self._stock_ids,
         )
         decoded = self.stock.decode(

@@ -132,6 +132,8 @@ class Calibration:
         length_temperature: Softmax temperature of the length head.
         temperature: Token-sampling temperature fitted by :func:`fit_temperature` (used when the
             generator's ``temperature`` is ``None``).
+        guidance: Guidance weight fitted by :func:`llm_text.offline_guidance.fit_guidance`
+            (used when the generator's ``guidance`` is ``None``; default 1.5).
     """
 
     def __init__(
@@ -140,11 +142,13 @@ class Calibration:
         missing_bias: float = 0.0,
         length_temperature: float = 1.0,
         temperature: float = 1.0,
+        guidance: float = 1.5,
     ) -> None:
         self.missing_scale = float(missing_scale)
         self.missing_bias = float(missing_bias)
         self.length_temperature = float(length_temperature)
         self.temperature = float(temperature)
+        self.guidance = float(guidance)
 
     def missing_logit(self, logit: torch.Tensor, bias: float | None = None) -> torch.Tensor:
         """The calibrated logit; ``bias`` replaces :attr:`missing_bias` when given."""
@@ -156,6 +160,7 @@ class Calibration:
             "missing_bias": self.missing_bias,
             "length_temperature": self.length_temperature,
             "temperature": self.temperature,
+            "guidance": self.guidance,
         }
 
     @classmethod

@@ -31,8 +31,12 @@ __all__ = [
     "ConditionalLM",
     "train_tokenizer",
     "encode_texts",
+    "choose_max_length",
+    "AUTO_LENGTH_QUANTILE",
+    "AUTO_LENGTH_RANGE",
     "blank_token_ids",
     "sample_tokens",
+    "stock_mass_unguided",
 ]
 
 PAD, BOS, EOS, NA = 0, 1, 2, 3
@@ -194,6 +198,28 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return tok
 
 
+#: ``max_length=None``: the quantile of the training texts' token lengths kept whole ...
+AUTO_LENGTH_QUANTILE = 0.99
+#: ... bounded to this range of tokens (the fit cost grows with the longest texts).
+AUTO_LENGTH_RANGE = (16, 512)
+
+
+def choose_max_length(tokenizer, texts: pd.Series) -> int:
+    """The token limit chosen from the data: the 0.99 quantile of the token lengths of the
+    non-missing ``texts`` (rounded up), bounded to [16, 512].
+
+    A fixed 128 cut 29 % of 1,200 Amazon reviews (token length quantiles 0.5 / 0.9 / 0.99: 84 /
+    233 / 633), so their longest length deciles could not be generated; 512 keeps 98.5 % of them
+    whole for 1.37x the training tokens of 128. FAA remarks (0.99 quantile 114) are unchanged.
+    """
+    present = [t for t in texts.tolist() if isinstance(t, str)]
+    if not present:
+        return AUTO_LENGTH_RANGE[0]
+    lengths = np.array([len(e.ids) for e in tokenizer.encode_batch(present)])
+    low, high = AUTO_LENGTH_RANGE
+    return int(np.clip(np.ceil(np.quantile(lengths, AUTO_LENGTH_QUANTILE)), low, high))
+
+
 def encode_texts(
     tokenizer, texts: pd.Series, max_length: int, stock: dict[str, int] | None = None
 ) -> tuple[list[list[int]], int]:
@@ -237,6 +263,31 @@ def blank_token_ids(tokenizer) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------- sampling
+def stock_mass_unguided(
+    guided: torch.Tensor, plain: torch.Tensor, stock_ids: torch.Tensor
+) -> torch.Tensor:
+    """First-token probabilities ``[batch, vocab]`` where the choice between a stock text and a
+    spelled one follows the plain conditional model, and guidance steers only the spelled text.
+
+    Classifier-free guidance moves mass away from what the all-NULL context would write, which
+    is mostly boilerplate: guided, the FAA model wrote a stock text for 10 % of the rows against
+    12.8 % real and 12.6 % unguided. The stock ids keep their plain probabilities; the other ids
+    share the rest in the guided proportions.
+
+    Args:
+        guided: ``[batch, vocab]`` guided probabilities (rows sum to 1).
+        plain: ``[batch, vocab]`` conditional probabilities, same masks and temperature.
+        stock_ids: ``[n_stock]`` stock token ids.
+    """
+    stock_mass = plain[:, stock_ids].sum(1, keepdim=True)
+    out = guided.clone()
+    out[:, stock_ids] = 0.0
+    spelled = out.sum(1, keepdim=True)
+    out = out * ((1.0 - stock_mass) / spelled.clamp_min(torch.finfo(out.dtype).tiny))
+    out[:, stock_ids] = plain[:, stock_ids]
+    return out
+
+
 @torch.no_grad()
 def sample_tokens(
     model: ConditionalLM,
@@ -302,23 +353,21 @@ def sample_tokens(
     done = is_na.clone()
     generated = torch.full((batch, max_length), PAD, dtype=torch.long, device=device)
     used = 0
-    for t in range(max_length):
-        remaining = None if lengths is None else (lengths - t).unsqueeze(1)
-        logits, state = model.step(tokens, ctx, state, remaining)
-        logits = logits[:, -1]
-        if guided:
-            logits_u, state_u = model.step(tokens, ctx_u, state_u, remaining)
-            cond, uncond = logits.log_softmax(-1), logits_u[:, -1].log_softmax(-1)
-            logits = uncond + guidance * (cond - uncond)
+    if stock_ids is not None:
+        stock_ids = stock_ids.to(device)
+    has_stock = stock_ids is not None and len(stock_ids) > 0
+    blank_ids = blank_ids.to(device)
+
+    def constrained(logits: torch.Tensor, t: int, remaining) -> torch.Tensor:
+        """The step's logits at the temperature, with every id the text may not take masked."""
         logits = logits / temperature
         logits[:, PAD] = -math.inf
         logits[:, BOS] = -math.inf
         logits[:, NA] = -math.inf  # reserved id, unused since missingness has its own head
         if t == 0:
             logits[:, EOS] = -math.inf  # never an empty text
-            logits[:, blank_ids.to(device)] = -math.inf  # cleaned texts never start blank
-        if stock_ids is not None and len(stock_ids):
-            stock_ids = stock_ids.to(device)
+            logits[:, blank_ids] = -math.inf  # cleaned texts never start blank
+        if has_stock:
             if t > 0:  # a whole text is one first token, followed by the end
                 ended = torch.isin(tokens[:, 0], stock_ids)
                 logits[:, stock_ids] = -math.inf
@@ -331,7 +380,20 @@ def sample_tokens(
             logits[~at_end, EOS] = -math.inf
             logits[at_end] = -math.inf
             logits[at_end, EOS] = 0.0
-        probs = torch.softmax(logits, dim=-1)
+        return logits
+
+    for t in range(max_length):
+        remaining = None if lengths is None else (lengths - t).unsqueeze(1)
+        logits, state = model.step(tokens, ctx, state, remaining)
+        logits = logits[:, -1]
+        if guided:
+            logits_u, state_u = model.step(tokens, ctx_u, state_u, remaining)
+            cond, uncond = logits.log_softmax(-1), logits_u[:, -1].log_softmax(-1)
+            logits = uncond + guidance * (cond - uncond)
+        probs = torch.softmax(constrained(logits, t, remaining), dim=-1)
+        if guided and has_stock and t == 0:
+            plain = torch.softmax(constrained(cond, t, remaining), dim=-1)
+            probs = stock_mass_unguided(probs, plain, stock_ids)
         if top_p < 1.0:
             sorted_p, idx = probs.sort(dim=-1, descending=True)
             cum = sorted_p.cumsum(-1)

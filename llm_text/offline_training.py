@@ -138,8 +138,9 @@ class OfflineTextData(L.LightningDataModule):
         if len(items) - n_val < 1 or n_val < 1:
             n_val = 0
         self.rows = len(items)
-        self.val_items = [items[i] for i in order[:n_val]]
-        self.train_items = [items[i] for i in order[n_val:]]
+        self.val_rows, self.train_rows = order[:n_val], order[n_val:]  # row positions
+        self.val_items = [items[i] for i in self.val_rows]
+        self.train_items = [items[i] for i in self.train_rows]
         self.batch_size = batch_size
         self.tokens_per_row = float(np.mean([len(s) - 1 for s in sequences if len(s) > 1]))
         # missing rows take the length of a random text as their bucket key, so every batch

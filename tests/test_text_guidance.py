@@ -1,0 +1,114 @@
+"""Tests of the guidance weight fitted on the validation split (:mod:`llm_text.offline_guidance`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from llm_text import TextColumnModel
+from llm_text.offline_guidance import GUIDANCE_GRID, agreement, context_probes, fit_guidance
+
+torch.set_num_threads(1)
+
+
+def animal_rows(n: int, seed: int = 0) -> tuple[pd.Series, pd.DataFrame]:
+    """Texts that name the row's animal 80 % of the time; a colour column they do not reveal."""
+    rng = np.random.default_rng(seed)
+    animal = rng.choice(["cat", "dog"], size=n)
+    colour = rng.choice(["red", "blue", "green"], size=n)
+    say = np.where(rng.random(n) < 0.8, animal, np.where(animal == "cat", "dog", "cat"))
+    words = {"cat": "the cat purrs softly", "dog": "the dog barks loudly"}
+    texts = pd.Series([f"{words[a]} near tree {rng.integers(1000)}" for a in say])
+    tags = [[int(i)] for i in range(n)]  # unhashable cells: never probed
+    return texts, pd.DataFrame({"animal": animal, "colour": colour, "tags": tags})
+
+
+def test_probes_read_only_the_columns_the_text_reveals():
+    texts, context = animal_rows(600)
+    probes = context_probes(texts, context, random_state=0)
+    assert [p.column for p in probes] == ["animal"]  # colour is noise, tags unhashable
+    assert 0.7 < probes[0].accuracy_ <= 0.9
+    assert abs(agreement(probes, texts, context) - 0.8) < 0.1
+
+
+def test_fit_guidance_walks_up_to_the_real_agreement():
+    texts, context = animal_rows(600)
+    probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
+    val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    calls = []
+
+    def sample(weight: float) -> list[str]:
+        # texts that name the row's animal more often as the weight grows (0.6 at 1.5)
+        calls.append(weight)
+        p = min(0.55 + 0.1 * (weight - 1.0), 1.0)
+        named = np.where(
+            rng.random(len(val_context)) < p,
+            val_context.animal,
+            np.where(val_context.animal == "cat", "dog", "cat"),
+        )
+        return [f"the {a} sleeps near tree {i}" for i, a in enumerate(named)]
+
+    weight, trace = fit_guidance(sample, probes, val_texts, val_context, default=1.5)
+    real = trace[0][1]
+    assert 0.7 < real < 0.9 and trace[0][0] == 0.0
+    assert 2.5 <= weight <= 4.0  # 0.55 + 0.1 (w - 1) meets ~0.8 near 3.5
+    assert calls == list(GUIDANCE_GRID[: len(calls)])  # upwards from the default ...
+    assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
+    low, high = trace[-2][0], trace[-1][0]
+    assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
+    # texts that already agree at the default keep it: the weight is never lowered
+    calls.clear()
+    agreeing = [f"the {a} sleeps" for a in val_context.animal]
+    weight, trace = fit_guidance(lambda w: agreeing, probes, val_texts, val_context, 1.5)
+    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
+    # texts that never agree enough: the weight of the highest agreement
+    flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
+
+    def capped(weight: float) -> list[str]:
+        named = np.where(
+            np.arange(len(val_context)) < flat[weight] * len(val_context),
+            val_context.animal,
+            np.where(val_context.animal == "cat", "dog", "cat"),
+        )
+        return [f"the {a} sleeps" for a in named]
+
+    weight, trace = fit_guidance(capped, probes, val_texts, val_context, 1.5)
+    assert weight == 2.5 and [w for w, _ in trace[1:]] == list(GUIDANCE_GRID)
+    # no probe: the default weight, nothing sampled
+    calls.clear()
+    assert fit_guidance(sample, [], val_texts, val_context, default=1.5) == (1.5, [])
+    assert calls == []
+
+
+def test_the_fitted_weight_is_saved_and_used(tmp_path):
+    texts, context = animal_rows(400)
+    m = TextColumnModel(
+        random_state=0,
+        memorization_guard=False,
+        embedding_dim=32,
+        hidden_dim=64,
+        context_dim=32,
+        vocab_size=300,
+        max_epochs=3,
+        batch_size=32,
+        learning_rate=1e-2,
+        val_fraction=0.25,
+    )
+    m.fit(texts, context[["animal", "colour"]])
+    gen = m.text_generator
+    assert gen.params["guidance"] is None
+    info = gen.fit_info
+    assert info["guidance"] == gen.guidance == gen.calibration.guidance
+    assert 1.5 <= info["guidance"] <= 4.0 and len(info["guidance_trace"]) >= 2
+    m.save(tmp_path / "m")
+    again = TextColumnModel.load(tmp_path / "m")
+    assert again.text_generator.guidance == gen.guidance
+    query = context[["animal", "colour"]].iloc[:20]
+    assert again.generate(query, random_state=0).equals(m.generate(query, random_state=0))
+    # a fixed weight is used as given, and nothing is fitted
+    fixed = TextColumnModel(random_state=0, memorization_guard=False, guidance=2.0, max_epochs=1)
+    fixed.fit(texts, context[["animal"]])
+    assert fixed.text_generator.guidance == 2.0
+    assert fixed.text_generator.fit_info["guidance_trace"] == []
