@@ -13,6 +13,8 @@ from llm_text import TextColumnModel
 from llm_text.offline_network import BOS, EOS, encode_texts, train_tokenizer
 from llm_text.stock_texts import MIN_ROWS, StockTexts
 
+from .test_text_calibration import tiny
+
 torch.set_num_threads(1)
 
 
@@ -55,17 +57,7 @@ def test_a_boilerplate_text_comes_out_verbatim_at_its_rate(tmp_path):
             for i, b in enumerate(boiler)
         ]
     )
-    m = TextColumnModel(
-        random_state=0,
-        memorization_guard=False,
-        embedding_dim=32,
-        hidden_dim=64,
-        context_dim=32,
-        vocab_size=300,
-        max_epochs=10,
-        batch_size=32,
-        learning_rate=1e-2,
-    )
+    m = TextColumnModel(random_state=0, memorization_guard=False, **tiny(max_epochs=10))
     m.fit(texts, pd.DataFrame({"kind": kind}))
     assert m.text_generator.stock.texts == ["NO DAMAGE"]
     query = pd.DataFrame({"kind": ["minor"] * 200 + ["severe"] * 200})

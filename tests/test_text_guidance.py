@@ -9,6 +9,8 @@ import torch
 from llm_text import TextColumnModel
 from llm_text.offline_guidance import GUIDANCE_GRID, agreement, context_probes, fit_guidance
 
+from .test_text_calibration import tiny
+
 torch.set_num_threads(1)
 
 
@@ -85,16 +87,7 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
 def test_the_fitted_weight_is_saved_and_used(tmp_path):
     texts, context = animal_rows(400)
     m = TextColumnModel(
-        random_state=0,
-        memorization_guard=False,
-        embedding_dim=32,
-        hidden_dim=64,
-        context_dim=32,
-        vocab_size=300,
-        max_epochs=3,
-        batch_size=32,
-        learning_rate=1e-2,
-        val_fraction=0.25,
+        random_state=0, memorization_guard=False, **tiny(max_epochs=3, val_fraction=0.25)
     )
     m.fit(texts, context[["animal", "colour"]])
     gen = m.text_generator
