@@ -195,7 +195,6 @@ class OfflineTextGenerator:
         self.calibration = Calibration()
         self.stock = StockTexts()
         self._blank: torch.Tensor | None = None
-        self._stock_ids: torch.Tensor | None = None
         self._guidance_trace: list[list[float]] = []  # [[weight, agreement], ...] of the fit
 
     # ------------------------------------------------------------------ fit
@@ -497,7 +496,6 @@ class OfflineTextGenerator:
         temperature = temperature or self.params["temperature"] or self.calibration.temperature
         if self._blank is None:
             self._blank = blank_token_ids(self.tokenizer)
-            self._stock_ids = torch.as_tensor(self.stock.ids, dtype=torch.long)
         p_missing = lengths = None
         if self.length_buckets is not None:
             ctx = self.network.context_vector(codes.to(gen.device))
@@ -519,7 +517,7 @@ class OfflineTextGenerator:
             p_missing=p_missing,
             lengths=lengths,
             guidance=self.guidance,
-            stock_ids=self._stock_ids,
+            stock_ids=torch.as_tensor(self.stock.ids, dtype=torch.long),
         )
         decoded = self.stock.decode(
             self.tokenizer, [[i for i in row if i != PAD] for row in ids.tolist()]
