@@ -289,4 +289,7 @@ def train_network(
         trainer = make_trainer(config, callbacks=callbacks, validate=data.has_validation)
         summary = run_fit(trainer, module, data, verbose=config.verbose)
     network.cpu()
-    return {"epochs": summary["epochs"], "best_val_loss": None if best.state is None else best.best}
+    return {
+        "epochs": summary["epochs"],
+        "best_val_loss": None if best.best_epoch < 0 else best.best,
+    }
