@@ -166,7 +166,9 @@ class BestWeights(Callback):
     interrupted), not in memory: one copy of the weights less in RAM while training
     (lending_club_loans, 1,600 rows, 4.7 million parameters: peak RSS 698 -> 676 MB). Lightning's
     ModelCheckpoint would write pickled ``.ckpt`` files (optimizer and loop state included);
-    tabargn writes safetensors only. The file holds weights only, like a saved model.
+    tabargn writes safetensors only. The file holds weights only, like a saved model. Where no
+    temporary file can be written (a read-only or full temporary directory) the weights are kept
+    in memory instead, with a ``RuntimeWarning``.
 
     Args:
         attribute: Name of the LightningModule attribute holding the trained ``nn.Module``.
@@ -181,6 +183,7 @@ class BestWeights(Callback):
         self.history: list[list[float]] = []  # [epoch, validation loss, seconds since start]
         self._started = time.perf_counter()
         self._folder: tempfile.TemporaryDirectory | None = None
+        self._state: dict[str, torch.Tensor] | None = None  # only where no file can be written
 
     @property
     def _path(self) -> str:
@@ -194,16 +197,36 @@ class BestWeights(Callback):
         self.history.append([trainer.current_epoch, round(float(loss), 5), elapsed])
         if float(loss) < self.best:
             self.best, self.best_epoch = float(loss), trainer.current_epoch
-            if self._folder is None:
-                self._folder = tempfile.TemporaryDirectory(prefix="tabargn-best-")
-            save_model(getattr(module, self.attribute), self._path)
+            self._keep(getattr(module, self.attribute))
+
+    def _keep(self, network: torch.nn.Module) -> None:
+        if self._state is None:
+            try:
+                if self._folder is None:
+                    self._folder = tempfile.TemporaryDirectory(prefix="tabargn-best-")
+                save_model(network, self._path)
+                return
+            except OSError as error:
+                warnings.warn(
+                    f"the best epoch's weights are kept in memory: no temporary file ({error})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self._remove_file()
+                self._state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+                return
+        for key, value in network.state_dict().items():  # in place: no second copy at once
+            self._state[key].copy_(value)
 
     def on_fit_end(self, trainer, module) -> None:
-        if self._folder is not None:
-            network = getattr(module, self.attribute)
+        network = getattr(module, self.attribute)
+        if self._state is not None:
+            network.load_state_dict(self._state)
+        elif self._folder is not None:
             device = next(network.parameters()).device
             load_model(network, self._path, device=str(device))
         self._remove_file()
+        self._state = None
         # spawned workers (ddp_spawn, ddp_notebook) hand callback_metrics back to the main
         # process, whose own copy of this callback saw no epoch: the summary travels there
         if self.history:

@@ -5,6 +5,7 @@ import os
 import stat
 from types import SimpleNamespace
 
+import pytest
 import torch
 from torch import nn
 
@@ -65,3 +66,20 @@ def test_the_file_is_removed_when_the_fit_fails():
     unused.on_fit_end(SimpleNamespace(callback_metrics={}), fresh)
     assert unused._folder is None and unused.best_epoch == -1
     assert all(torch.equal(a, b) for a, b in zip(before, fresh.network.parameters(), strict=True))
+
+
+def test_without_a_writable_temporary_directory_the_weights_stay_in_memory(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("tabargn.trainer.tempfile.TemporaryDirectory", refuse)
+    module = SimpleNamespace(network=_Tied())
+    best = BestWeights()
+    with pytest.warns(RuntimeWarning, match="kept in memory: no temporary file"):
+        _epoch(best, module, 0, loss=2.0, value=0.0)
+    _epoch(best, module, 1, loss=1.0, value=1.0)  # the best epoch, copied in place
+    _epoch(best, module, 2, loss=3.0, value=2.0)
+    best.on_fit_end(SimpleNamespace(callback_metrics={}), module)
+    for p in module.network.parameters():
+        assert torch.equal(p, torch.ones_like(p))
+    assert best._folder is None and best._state is None
