@@ -394,3 +394,26 @@ def test_bad_input_raises_invalid_data_error(case):
     with pytest.raises(InvalidDataError) as info:
         evaluate(real, syn, holdout, **kwargs)
     assert isinstance(info.value, TabargnError | ValueError)
+
+
+def test_utility_with_a_target_class_drawn_once_in_a_large_synthetic_table():
+    # Above 10,000 training rows the TSTR classifier stops early on a stratified split, which a
+    # class of one row cannot enter; it used to raise scikit-learn's ValueError from evaluate().
+    rng = np.random.default_rng(0)
+
+    def table(n: int, rare: bool) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        y = np.where(x > 0, "a", "b").astype(object)
+        if rare:
+            y[0] = "c"
+        return pd.DataFrame({"x": x, "z": rng.integers(0, 5, n), "y": y})
+
+    report = evaluate(
+        real=table(3000, rare=False),
+        synthetic=table(10_500, rare=True),
+        holdout=table(1000, rare=False),
+        target="y",
+        detection_rows=500,
+        neighbor_rows=500,
+    )
+    assert np.isfinite(report.summary()["tstr_score"])

@@ -75,8 +75,15 @@ def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> 
             return 0.5
         pred = np.full(len(y_te), y_tr[0] if len(y_tr) else "", dtype=object)
         return float(f1_score(y_te, pred, labels=classes_te, average="macro", zero_division=0))
+    # On more than 10,000 rows the classifier stops early on a stratified 10 % of them, which
+    # a class of one row (a rare value drawn once in a synthetic table) cannot be split into;
+    # such a training set stops on its training loss instead (validation_fraction=None).
+    smallest = np.unique(y_tr, return_counts=True)[1].min()
     model = HistGradientBoostingClassifier(
-        categorical_features=cat, l2_regularization=L2, random_state=random_state
+        categorical_features=cat,
+        l2_regularization=L2,
+        random_state=random_state,
+        validation_fraction=0.1 if smallest >= 2 else None,
     )
     model.fit(X_tr, y_tr)
     if task == "binary":
