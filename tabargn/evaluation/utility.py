@@ -69,7 +69,8 @@ def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> 
         model.fit(X_tr, y_tr)
         return float(r2_score(y_te, model.predict(X_te)))
     classes_te = np.unique(y_te)
-    if len(np.unique(y_tr)) < 2:
+    class_counts = np.unique(y_tr, return_counts=True)[1]
+    if len(class_counts) < 2:
         # A constant model: chance-level AUC, F1 of always predicting that one class.
         if task == "binary":
             return 0.5
@@ -78,12 +79,11 @@ def _fit_score(X_tr, y_tr, X_te, y_te, is_cat, task: str, random_state: int) -> 
     # On more than 10,000 rows the classifier stops early on a stratified 10 % of them, which
     # a class of one row (a rare value drawn once in a synthetic table) cannot be split into;
     # such a training set stops on its training loss instead (validation_fraction=None).
-    smallest = np.unique(y_tr, return_counts=True)[1].min()
     model = HistGradientBoostingClassifier(
         categorical_features=cat,
         l2_regularization=L2,
         random_state=random_state,
-        validation_fraction=0.1 if smallest >= 2 else None,
+        validation_fraction=0.1 if class_counts.min() >= 2 else None,
     )
     model.fit(X_tr, y_tr)
     if task == "binary":
