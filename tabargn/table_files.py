@@ -15,12 +15,11 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.dataset as pa_ds
 
 from tabargn.errors import InvalidDataError
 
@@ -283,6 +282,9 @@ class TableSource:
 def _csv_format(paths: list[Path], sep: str | None, encoding: str | None):
     """``pyarrow.dataset`` CSV format with the sniffed separator and encoding; dates and
     timestamps stay strings (as :func:`read_table` reads them)."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as pa_ds
+
     sep, encoding = _csv_options(sep, encoding)
     sep, encoding = sniff_csv(paths[0], sep, encoding)
     read = pa_csv.ReadOptions(encoding=encoding)
@@ -320,10 +322,15 @@ def open_table(source, sep: str | None = None, encoding: str | None = None) -> T
         return source
     if isinstance(source, pd.DataFrame):
         return TableSource(source)
+    # Arrow's dataset readers (with its cloud file systems) load only for inputs that use them;
+    # a Dataset argument means the module is loaded already
+    datasets = sys.modules.get("pyarrow.dataset")
+    if datasets is not None and isinstance(source, datasets.Dataset):
+        return TableSource(dataset=source)
+    import pyarrow.dataset as pa_ds
+
     if isinstance(source, pa.Table):
         return TableSource(dataset=pa_ds.dataset(source))
-    if isinstance(source, pa_ds.Dataset):
-        return TableSource(dataset=source)
     if not isinstance(source, str | Path):
         raise InvalidDataError(
             "fit takes a pandas DataFrame, a path to a Parquet or CSV file or to a directory of "

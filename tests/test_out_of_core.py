@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -147,6 +150,16 @@ def test_every_input_form_gives_the_same_model(census_part, tmp_path):
         model = _model(memory_budget_mb=budget).fit(source)
         assert model.training_["n_rows"] == 1500
         pd.testing.assert_frame_equal(model.sample(200), expected)
+
+
+def test_a_dataframe_input_does_not_load_arrows_dataset_readers():
+    # pyarrow.dataset and its file systems cost the fit's process about 6 MB of memory
+    script = (
+        "import sys, pandas as pd; from tabargn.table_files import open_table; "
+        "open_table(pd.DataFrame({'a': [1, 2]})); "
+        "sys.exit('pyarrow.dataset' in sys.modules or 'pyarrow.csv' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
 
 
 def test_csv_file_and_cli_directory(census_part, tmp_path):

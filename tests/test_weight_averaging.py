@@ -94,3 +94,37 @@ def test_trainer_and_its_copies_of_the_weights_are_freed_after_the_fit(monkeypat
     net = _network(seed=1)
     fit_network(net, _learnable_codes(net), TrainingConfig(max_epochs=2, batch_size=32, verbose=0))
     assert len(made) == 1 and made[0]() is None  # the average went with the Trainer
+
+
+def test_validation_swap_exchanges_the_weights_without_copying_them():
+    from lightning.pytorch.callbacks import WeightAveraging
+    from torch.optim.swa_utils import AveragedModel
+
+    net = _network(seed=1)
+    module = ARGNModule(net, TrainingConfig(seed=5, verbose=0), 32)
+    ema = EMAWeights(half_life=1.0)
+    ema._average_model = AveragedModel(module, use_buffers=False)
+    with torch.no_grad():
+        for p in ema._average_model.module.parameters():
+            p.add_(1.0)
+    params = list(module.parameters())
+    raw = [p.detach().clone() for p in params]
+    averaged = [p.detach().clone() for p in ema._average_model.module.parameters()]
+    pointers = [p.data_ptr() for p in ema._average_model.module.parameters()]
+
+    ema._swap_models(module)  # validation start: the module holds the averaged weights
+    assert list(module.parameters()) == params  # the same Parameter objects (the optimizer's)
+    assert [p.data_ptr() for p in module.parameters()] == pointers  # moved, not copied
+    for p, a in zip(module.parameters(), averaged, strict=True):
+        torch.testing.assert_close(p.detach(), a, rtol=0, atol=0)
+
+    # the same exchange as Lightning's clone-and-copy swap
+    ema._swap_models(module)
+    WeightAveraging._swap_models(ema, module)
+    for p, a in zip(module.parameters(), averaged, strict=True):
+        torch.testing.assert_close(p.detach(), a, rtol=0, atol=0)
+    WeightAveraging._swap_models(ema, module)
+    for p, r in zip(module.parameters(), raw, strict=True):
+        torch.testing.assert_close(p.detach(), r, rtol=0, atol=0)
+    for p, a in zip(ema._average_model.module.parameters(), averaged, strict=True):
+        torch.testing.assert_close(p.detach(), a, rtol=0, atol=0)
