@@ -162,13 +162,13 @@ class BestWeights(Callback):
     """Keeps the weights of the best validation epoch and restores them at the end.
 
     The best weights wait on disk, in a safetensors file in a private temporary directory
-    (``tempfile.mkdtemp``: readable by the owner only; removed when the fit ends, fails or is
-    interrupted), not in memory: one copy of the weights less in RAM while training
-    (lending_club_loans, 1,600 rows, 4.7 million parameters: peak RSS 697-698 -> 678-680 MB). Lightning's
-    ModelCheckpoint would write pickled ``.ckpt`` files (optimizer and loop state included);
-    tabargn writes safetensors only. The file holds weights only, like a saved model. Where no
-    temporary file can be written (a read-only or full temporary directory) the weights are kept
-    in memory instead, with a ``RuntimeWarning``.
+    (``tempfile.TemporaryDirectory``, made by ``mkdtemp``: readable by the owner only; removed
+    when the fit ends, fails or is interrupted), not in memory: one copy of the weights less in
+    RAM while training (lending_club_loans, 1,600 rows, 4.7 million parameters: peak RSS
+    697-698 -> 678-680 MB). Lightning's ModelCheckpoint would write pickled ``.ckpt`` files
+    (optimizer and loop state included); tabargn writes safetensors only. The file holds weights
+    only, like a saved model. Where no temporary file can be written (a read-only or full
+    temporary directory) the weights are kept in memory instead, with a ``RuntimeWarning``.
 
     Args:
         attribute: Name of the LightningModule attribute holding the trained ``nn.Module``.
