@@ -193,9 +193,10 @@ class ConsistencyFilter:
 
     TF-IDF (word 1-2-grams and character 3-5-grams) and a linear SVM, trained on 75% of the real
     texts with their row's value of ``column`` (the ``top_k`` most frequent values; the rest are
-    not used). Its accuracy on the other 25% on real data (``accuracy_``) is compared with always guessing
-    the majority value (``baseline_``); when it is not better by ``min_gain``, the filter is not
-    ``usable_`` and keeps everything (text does not reveal that column).
+    not used). Its accuracy on the other 25% on real data (``accuracy_``, over ``n_held_``
+    texts) is compared with always guessing the majority value (``baseline_``); when it is not
+    better by ``min_gain``, the filter is not ``usable_`` and keeps everything (text does not
+    reveal that column).
 
     Args:
         column: The categorical context column to check.
@@ -214,6 +215,7 @@ class ConsistencyFilter:
         self.usable_ = False
         self.accuracy_ = float("nan")
         self.baseline_ = float("nan")
+        self.n_held_ = 0
         self.model_ = None
 
     @staticmethod
@@ -267,6 +269,7 @@ class ConsistencyFilter:
             except ValueError:  # empty vocabulary
                 return self
         self.accuracy_ = float(np.mean(model.predict(xte) == np.asarray(yte, dtype=object)))
+        self.n_held_ = len(yte)
         self.baseline_ = float(pd.Series(yte).value_counts(normalize=True).iloc[0])
         self.usable_ = self.accuracy_ >= self.baseline_ + self.min_gain
         self.model_ = model

@@ -17,6 +17,13 @@ agree with their rows less often than the real validation texts do; where the ag
 the real one the weight is interpolated between the two grid points, and where it never does
 the weight of the highest agreement is kept. The weight is never lowered below the default: on
 Amazon reviews 1.0 gave a consistency 0.057 below the real texts' where 1.5 was within 0.011.
+
+The real texts' agreement, the target of the walk, pools each probe's accuracy on the quarter of
+training texts it held out with its agreement on the validation texts (:func:`real_agreement`):
+both are real texts the probe has not read. On 400 validation texts alone its standard error is
+about 0.02, as large as the tolerance the weight is fitted for (Amazon reviews, 3,600 training
+texts: real validation agreement 0.808 against 0.784 on the holdout, generated texts 0.026 above
+the holdout's consistency).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import pandas as pd
 
 from .curation import ConsistencyFilter
 
-__all__ = ["GUIDANCE_GRID", "context_probes", "fit_guidance"]
+__all__ = ["GUIDANCE_GRID", "agreement", "context_probes", "fit_guidance", "real_agreement"]
 
 #: Guidance weights tried, in this order (the first is the default).
 GUIDANCE_GRID = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
@@ -86,9 +93,11 @@ def context_probes(
     return [p[2] for p in probes[:MAX_PROBES]]
 
 
-def agreement(probes: list[ConsistencyFilter], texts, context: pd.DataFrame) -> float:
-    """Mean over ``probes`` of the share of texts whose read value equals the row's value (rows
-    with a missing text or a value a probe does not model are left out of that probe)."""
+def _probe_shares(
+    probes: list[ConsistencyFilter], texts, context: pd.DataFrame
+) -> list[tuple[float, int]]:
+    """Per probe, ``(share of texts whose read value equals the row's, texts counted)``; rows with
+    a missing text or a value the probe does not model are left out (0 texts: share NaN)."""
     texts = pd.Series(list(texts))
     shares = []
     for probe in probes:
@@ -96,9 +105,30 @@ def agreement(probes: list[ConsistencyFilter], texts, context: pd.DataFrame) -> 
         classes = set(probe.model_.classes_)
         modelled = labels.map(lambda v, c=classes: not pd.isna(v) and str(v) in c)
         applies = texts.map(lambda t: isinstance(t, str)).to_numpy() & modelled.to_numpy(bool)
-        if applies.any():
-            shares.append(float(probe.agree(texts[applies], labels[applies]).mean()))
+        n = int(applies.sum())
+        share = float(probe.agree(texts[applies], labels[applies]).mean()) if n else float("nan")
+        shares.append((share, n))
+    return shares
+
+
+def agreement(probes: list[ConsistencyFilter], texts, context: pd.DataFrame) -> float:
+    """Mean over ``probes`` of the share of texts whose read value equals the row's value (rows
+    with a missing text or a value a probe does not model are left out of that probe)."""
+    shares = [share for share, n in _probe_shares(probes, texts, context) if n]
     return float(np.mean(shares)) if shares else float("nan")
+
+
+def real_agreement(probes: list[ConsistencyFilter], texts, context: pd.DataFrame) -> float:
+    """:func:`agreement` of real ``texts``, each probe's share pooled with its accuracy on the
+    ``n_held_`` training texts it held out: ``(a_held n_held + a n) / (n_held + n)``, then the
+    mean over probes (the same quantity on up to ``n_held_`` more real texts)."""
+    pooled = []
+    for probe, (share, n) in zip(probes, _probe_shares(probes, texts, context), strict=True):
+        held = probe.n_held_ if np.isfinite(probe.accuracy_) else 0
+        if n + held:
+            total = (share * n if n else 0.0) + (probe.accuracy_ * held if held else 0.0)
+            pooled.append(total / (n + held))
+    return float(np.mean(pooled)) if pooled else float("nan")
 
 
 def fit_guidance(
@@ -113,7 +143,8 @@ def fit_guidance(
     Args:
         sample: ``weight -> texts``, one per row of ``context`` (the same seed at every call).
         probes: From :func:`context_probes` (fitted on training texts, not these rows).
-        real_texts: The real validation texts of the same rows ``[n]``.
+        real_texts: The real validation texts of the same rows ``[n]`` (their agreement is pooled
+            with the probes' held-out training texts: :func:`real_agreement`).
         context: The validation rows ``[n, ...]``.
         default: Returned when there is no probe or fewer than :data:`MIN_GUIDANCE_TEXTS` texts.
 
@@ -127,7 +158,7 @@ def fit_guidance(
     real_texts = pd.Series(list(real_texts))
     if not probes or int(real_texts.map(lambda t: isinstance(t, str)).sum()) < MIN_GUIDANCE_TEXTS:
         return float(default), []
-    target = agreement(probes, real_texts, context)
+    target = real_agreement(probes, real_texts, context)
     trace = [[0.0, round(target, 4)]]
     for weight in GUIDANCE_GRID:
         agree = agreement(probes, sample(weight), context)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from llm_text import TextColumnModel
-from llm_text.offline_guidance import GUIDANCE_GRID, agreement, context_probes, fit_guidance
+from llm_text.offline_guidance import (
+    GUIDANCE_GRID,
+    agreement,
+    context_probes,
+    fit_guidance,
+    real_agreement,
+)
 
 from .test_text_calibration import tiny
 
@@ -32,6 +39,21 @@ def test_probes_read_only_the_columns_the_text_reveals():
     assert [p.column for p in probes] == ["animal"]  # colour is noise, tags unhashable
     assert 0.7 < probes[0].accuracy_ <= 0.9
     assert abs(agreement(probes, texts, context) - 0.8) < 0.1
+
+
+def test_real_agreement_pools_the_probes_held_out_texts():
+    texts, context = animal_rows(800)
+    probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
+    probe = probes[0]
+    assert probe.n_held_ == 100  # the quarter of its 400 training texts it did not learn from
+    val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
+    on_val = agreement(probes, val_texts, val_context)
+    pooled = real_agreement(probes, val_texts, val_context)
+    assert pooled == pytest.approx((probe.accuracy_ * 100 + on_val * 400) / 500)
+    assert min(on_val, probe.accuracy_) <= pooled <= max(on_val, probe.accuracy_)
+    # no validation text: the held-out accuracy alone
+    missing = pd.Series([np.nan] * len(val_context))
+    assert real_agreement(probes, missing, val_context) == pytest.approx(probe.accuracy_)
 
 
 def test_fit_guidance_walks_up_to_the_real_agreement():
