@@ -88,7 +88,7 @@ def main() -> None:
     ]
     for name in args.tables:
         codes, codec = _codes(name, args.rows, 0)
-        config = flat_network_config(codec, "medium")
+        config = flat_network_config(codec, "medium", int(codes.shape[0] * 0.9))
         torch.manual_seed(0)
         network = ARGN(config).train()
         batch = args.batch or default_batch_size(int(codes.shape[0] * 0.9))

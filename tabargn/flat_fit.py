@@ -146,7 +146,6 @@ def fit_flat(
             "no column can be modelled: every column is empty (all values missing)"
         )
     rules = check_training(constraints or [], source.frame, codec) if constraints else []
-    config = flat_network_config(codec, params.model_size)
     training_config = params.training_config(seed)
     with tempfile.TemporaryDirectory(prefix="tabargn-codes-") as folder:
         stored = encode_to_disk(
@@ -161,6 +160,8 @@ def fit_flat(
         n_rows = stored.shape[0]
         if n_rows < 2:
             raise InvalidDataError("fit needs at least 2 rows")
+        n_train = int(n_rows * (1 - training_config.validation_share))  # as the batch rule
+        config = flat_network_config(codec, params.model_size, n_train)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = ARGN(config)

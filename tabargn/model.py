@@ -53,7 +53,8 @@ MODEL_SIZES: dict[str, tuple[int, int]] = {
 # training rows): mean per-column TVD 0.013 -> 0.008 (0.008 between training data and holdout),
 # detection score 0.90 -> 0.97, best epoch ~9 -> ~17 (0.25 gave 0.013; 0.5 the same as 0.4, but
 # slower). Baseball sequences: coherence of consecutive seasons 0.84 -> 0.92, per-player
-# aggregates 0.83 -> 0.90.
+# aggregates 0.83 -> 0.90. Flat models with more than 40,000 training rows use less
+# (tabargn.flat.flat_dropout).
 REGRESSOR_DROPOUT = 0.4
 
 

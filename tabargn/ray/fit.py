@@ -361,7 +361,7 @@ def fit_ray(
     train, validation, n_train, n_val, counts = encode_split(
         ds, codec, seed, config.validation_share, num_workers
     )
-    model_config = flat_network_config(codec, params.model_size)
+    model_config = flat_network_config(codec, params.model_size, n_train)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = ARGN(model_config)
