@@ -10,7 +10,6 @@ import torch
 from llm_text import TextColumnModel
 from llm_text.offline_guidance import (
     GUIDANCE_GRID,
-    LOWER_GRID,
     agreement,
     context_probes,
     fit_guidance,
@@ -83,11 +82,11 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
     low, high = trace[-2][0], trace[-1][0]
     assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
-    # texts that agree more often than real ones at every weight: down to 1.0, no guidance
+    # texts that already agree at the default keep it: the weight is never lowered
+    calls.clear()
     agreeing = [f"the {a} sleeps" for a in val_context.animal]
     weight, trace = fit_guidance(lambda w: agreeing, probes, val_texts, val_context, 1.5)
-    assert weight == LOWER_GRID[-1] == 1.0
-    assert [w for w, _ in trace[1:]] == [GUIDANCE_GRID[0], *LOWER_GRID]
+    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
     # texts that never agree enough: the weight of the highest agreement
     flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
 
@@ -117,7 +116,7 @@ def test_the_fitted_weight_is_saved_and_used(tmp_path):
     assert gen.params["guidance"] is None
     info = gen.fit_info
     assert info["guidance"] == gen.guidance == gen.calibration.guidance
-    assert 1.0 <= info["guidance"] <= 4.0 and len(info["guidance_trace"]) >= 2
+    assert 1.5 <= info["guidance"] <= 4.0 and len(info["guidance_trace"]) >= 2
     m.save(tmp_path / "m")
     again = TextColumnModel.load(tmp_path / "m")
     assert again.text_generator.guidance == gen.guidance
@@ -128,24 +127,3 @@ def test_the_fitted_weight_is_saved_and_used(tmp_path):
     fixed.fit(texts, context[["animal"]])
     assert fixed.text_generator.guidance == 2.0
     assert fixed.text_generator.fit_info["guidance_trace"] == []
-
-
-def test_fit_guidance_walks_down_when_the_default_overshoots():
-    texts, context = animal_rows(600)
-    probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
-    val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
-    named_share = {1.5: 1.0, 1.25: 0.9, 1.0: 0.6}  # the real texts name the animal ~0.8
-
-    def sample(weight: float) -> list[str]:
-        named = np.where(
-            np.arange(len(val_context)) < named_share[weight] * len(val_context),
-            val_context.animal,
-            np.where(val_context.animal == "cat", "dog", "cat"),
-        )
-        return [f"the {a} sleeps" for a in named]
-
-    weight, trace = fit_guidance(sample, probes, val_texts, val_context, 1.5)
-    real = trace[0][1]
-    assert [w for w, _ in trace[1:]] == [1.5, 1.25, 1.0]
-    assert trace[-1][1] <= real < trace[-2][1]  # crossed between 1.0 and 1.25 ...
-    assert 1.0 <= weight <= 1.25 and round(weight * 20) == weight * 20  # ... interpolated there
