@@ -76,9 +76,10 @@ def flat_dropout(n_train: int) -> float:
     0.016), as the weight of a fixed prior against the likelihood of ``n_train`` rows does. With
     more rows the network overfits less and needs less noise. 0.4 was chosen on tables of up to
     31k training rows (Adult: detection score 0.90 -> 0.97). On census_income_kdd in full (192k
-    training rows, one fit each, same split and seed) dropout 0.4 / 0.2 / 0.1 gave mean column
-    TVD 0.0075 / 0.0059 / 0.0052 (holdout 0.0026) and pair TVD 0.0139 / 0.0102 / 0.0090: at 0.4
-    the late columns leaned to their modes (benchmarks/results/panel.md).
+    training rows, same split and seed, the benchmark's evaluation) 0.4 left the late columns
+    leaning to their modes: mean column TVD 0.0075 (holdout 0.0026), pair TVD 0.0139, detection
+    0.957, 24 epochs; this rule's 0.084 gave 0.0060, 0.0111 and 0.988 in 16 epochs
+    (benchmarks/results/panel.md).
 
     Args:
         n_train: Training rows (int, at least 0).
