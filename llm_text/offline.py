@@ -86,12 +86,10 @@ class OfflineTextGenerator:
             model also learns the unconditioned distribution that ``guidance`` steers away from
             (default 0.1).
         max_epochs: Upper limit on epochs (default 20).
-        max_time: Upper limit on training seconds, or ``None`` (default): ``max_epochs`` and
-            early stopping end training, so the same rows and seed give the same model on any
-            load. A number stops training by the wall clock, and the model then depends on the
-            machine's speed and load (FAA remarks, 15,000 rows, one thread, two runs beside other
-            jobs with the former default of 600 s: 11 and 12 epochs, consistency gaps 0.028 and
-            0.012, novelty gaps 0.023 and 0.053; without it 14 epochs, every issue-15 target met).
+        max_time: Upper limit on training seconds, or ``None`` (default: ``max_epochs`` and
+            early stopping end training, the same model on any load). A number stops training by
+            the wall clock, so the model depends on the machine's load (600 s, FAA, 15,000 rows:
+            11 and 12 epochs in two runs, consistency gaps 0.028 and 0.012; uncapped 14, 0.011).
         batch_size: Training batch size (default 64).
         learning_rate: AdamW learning rate (default 3e-3).
         val_fraction: Share of rows held out for early stopping (default 0.1; 0 disables early
