@@ -60,8 +60,7 @@ __all__ = ["OfflineTextGenerator", "choose_max_length"]
 
 #: Attempts at a text for a row whose sample cleaned to nothing.
 BLANK_RETRIES = 10
-#: Validation texts at most that the temperature is fitted on (FAA 6k, distinct-2: 300 -> 0.061
-#: below the holdout's, 600 -> 0.043).
+#: Validation texts at most for the temperature fit (FAA 6k distinct-2 gap: 300 0.061, 600 0.043).
 TEMPERATURE_TEXTS = 600
 #: Validation rows with a text at most that the guidance weight is fitted on.
 GUIDANCE_ROWS = 600
