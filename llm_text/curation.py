@@ -38,6 +38,7 @@ __all__ = [
     "ConsistencyFilter",
     "minhash_duplicates",
     "embedding_duplicates",
+    "text_classifier",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -188,6 +189,28 @@ def embedding_duplicates(
     return flags
 
 
+def text_classifier(n_texts: int, random_state: int = 0):
+    """The scikit-learn pipeline that reads a categorical value from a text: TF-IDF of word
+    1-2-grams and character 3-5-grams (sublinear term frequencies; terms in at least 2 texts
+    from ``n_texts`` >= 500 on) and a linear SVM (``C=0.5``)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.svm import LinearSVC
+
+    min_df = 2 if n_texts >= 500 else 1
+    return make_pipeline(
+        FeatureUnion(
+            [
+                ("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df,
+                                      max_features=20000)),
+                ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
+                                      min_df=min_df, max_features=30000)),
+            ]
+        ),
+        LinearSVC(C=0.5, random_state=random_state),
+    )  # fmt: skip
+
+
 class ConsistencyFilter:
     """Classifier real text -> a categorical column, used to check synthetic (text, row) pairs.
 
@@ -229,10 +252,7 @@ class ConsistencyFilter:
             texts: Real texts ``[n]`` (NaN rows are skipped).
             labels: The column's values for the same rows ``[n]``.
         """
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.model_selection import train_test_split
-        from sklearn.pipeline import FeatureUnion, make_pipeline
-        from sklearn.svm import LinearSVC
 
         y = self._labels(pd.Series(labels).reset_index(drop=True))
         x = pd.Series(texts).reset_index(drop=True)
@@ -243,18 +263,7 @@ class ConsistencyFilter:
         x, y = x[keep].tolist(), y[keep].tolist()
         if len(set(y)) < 2 or len(y) < 10:
             return self
-        min_df = 2 if len(y) >= 500 else 1
-        model = make_pipeline(
-            FeatureUnion(
-                [
-                    ("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df,
-                                          max_features=20000)),
-                    ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                          min_df=min_df, max_features=30000)),
-                ]
-            ),
-            LinearSVC(C=0.5, random_state=self.random_state),
-        )  # fmt: skip
+        model = text_classifier(len(y), self.random_state)
         counts = pd.Series(y).value_counts()
         strat = y if counts.min() >= 2 else None
         xtr, xte, ytr, yte = train_test_split(

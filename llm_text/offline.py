@@ -39,6 +39,7 @@ from .offline_calibration import (
     LengthBuckets,
     calibrate,
     fit_temperature,
+    match_count,
     match_rate,
     text_lengths,
 )
@@ -60,10 +61,9 @@ __all__ = ["OfflineTextGenerator", "choose_max_length"]
 
 #: Attempts at a text for a row whose sample cleaned to nothing.
 BLANK_RETRIES = 10
-#: Validation texts at most for the temperature fit (FAA 6k distinct-2 gap: 300 0.061, 600 0.043).
-TEMPERATURE_TEXTS = 600
-#: Validation rows with a text at most that the guidance weight is fitted on.
-GUIDANCE_ROWS = 600
+#: Texts generated per step of the temperature and guidance searches: validation rows with a
+#: text, drawn again when fewer (FAA 6k distinct-2 gap: 300 texts 0.061, 600 0.043).
+CALIBRATION_TEXTS = 1200
 
 
 class OfflineTextGenerator:
@@ -96,7 +96,7 @@ class OfflineTextGenerator:
             stopping and keeps the last epoch's weights).
         patience: Early-stopping patience in epochs (default 2).
         temperature: Sampling temperature, or ``None`` (default): fitted on the validation split
-            so that the texts written for its rows have the distinct-2 of its real texts
+            so that the texts written for its rows have the real distinct-2, at half the corpus
             (:func:`~llm_text.offline_calibration.fit_temperature`; 1.0 without a validation
             split of at least 20 texts).
         top_p: Nucleus sampling mass (default 1.0: plain sampling, which keeps the text
@@ -323,19 +323,19 @@ class OfflineTextGenerator:
         return [t for t in (clean_text(x) for x in texts) if isinstance(t, str)]
 
     def _fit_temperature(self, val_items, train_items, seed: int) -> float:
-        """The sampling temperature fitted on the validation rows that have a text, matched to
-        the distinct-2 of all the column's texts (at most :data:`MAX_TEXTS`, the evaluation's
-        corpus size)."""
-        present = [it for it in val_items if len(it[0]) > 1][:TEMPERATURE_TEXTS]
+        """The sampling temperature fitted on the validation rows that have a text (drawn again
+        up to :data:`CALIBRATION_TEXTS` texts), matched to the distinct-2 of the column's texts
+        (a seeded subsample of at most :data:`MAX_TEXTS`, the evaluation's corpus size)."""
+        present = [it for it in val_items if len(it[0]) > 1][:CALIBRATION_TEXTS]
         if not present:
             return 1.0
-        real = self._decoded(present)
         every = [it for it in train_items + val_items if len(it[0]) > 1]
-        if len(every) > MAX_TEXTS:  # a seeded subsample of training and validation texts alike
-            every = [every[i] for i in np.random.default_rng(seed).permutation(len(every))]
-        corpus = self._decoded(every[:MAX_TEXTS])
+        order = np.random.default_rng(seed).permutation(len(every))[:MAX_TEXTS]
+        corpus = self._decoded([every[i] for i in order])
+        count = min(CALIBRATION_TEXTS, match_count(len(present), len(corpus)))
         codes = torch.as_tensor(np.stack([it[1] for it in present]), dtype=torch.long)
-
+        codes = codes.repeat(max(1, count // len(present)), 1)
+        real = self._decoded(present)
         return fit_temperature(lambda t: self._sample_rows(codes, seed, t), real, corpus)
 
     @property
@@ -347,11 +347,11 @@ class OfflineTextGenerator:
     def _fit_guidance(self, data: OfflineTextData, texts, context, seed: int) -> None:
         """Fits :attr:`Calibration.guidance` (then the temperature again, at that weight)."""
         pairs = [(i, it[1]) for i, it in zip(data.val_rows, data.val_items, strict=True)]
-        pairs = [(i, c) for i, c in pairs if isinstance(texts.iloc[i], str)][:GUIDANCE_ROWS]
+        pairs = [(i, c) for i, c in pairs if isinstance(texts.iloc[i], str)][:CALIBRATION_TEXTS]
         if not pairs:
             return
-        val = [i for i, _ in pairs]
-        codes = torch.as_tensor(np.stack([c for _, c in pairs]), dtype=torch.long)
+        val, draws = [i for i, _ in pairs], max(1, CALIBRATION_TEXTS // len(pairs))
+        codes = torch.as_tensor(np.stack([c for _, c in pairs]), dtype=torch.long).repeat(draws, 1)
         probes = context_probes(texts.iloc[data.train_rows], context.iloc[data.train_rows], seed)
         val_context = context.iloc[val].reset_index(drop=True)
 
@@ -360,7 +360,7 @@ class OfflineTextGenerator:
             return self._sample_rows(codes, seed, None)
 
         default = self.calibration.guidance
-        weight, trace = fit_guidance(sample, probes, texts.iloc[val], val_context, default)
+        weight, trace = fit_guidance(sample, probes, texts.iloc[val], val_context, default, draws)
         self.calibration.guidance = weight
         self._guidance_trace = trace
         if weight != default and self.params["temperature"] is None:

@@ -255,6 +255,14 @@ def test_sampling_temperature_is_matched_at_the_corpus_size():
     assert fit_temperature(sample, corpus[:200], corpus[:100]) == at_validation_size
 
 
+def test_distinct_2_is_matched_at_half_the_corpus():
+    from llm_text.offline_calibration import match_count
+
+    assert match_count(200, 2200) == 1100  # between a holdout's size and the corpus's
+    assert match_count(800, 1000) == 800  # never below the validation texts
+    assert match_count(200, 100) == 200  # a corpus no larger: the validation size
+
+
 def test_missing_rate_matched_on_rows_drawn_without_conditions():
     m, series = _short_and_long_model()
     gen = m.text_generator

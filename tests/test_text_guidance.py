@@ -9,7 +9,9 @@ import torch
 
 from llm_text import TextColumnModel
 from llm_text.offline_guidance import (
+    FOLDS,
     GUIDANCE_GRID,
+    LOWER_GRID,
     agreement,
     context_probes,
     fit_guidance,
@@ -38,22 +40,27 @@ def test_probes_read_only_the_columns_the_text_reveals():
     probes = context_probes(texts, context, random_state=0)
     assert [p.column for p in probes] == ["animal"]  # colour is noise, tags unhashable
     assert 0.7 < probes[0].accuracy_ <= 0.9
-    assert abs(agreement(probes, texts, context) - 0.8) < 0.1
+    fresh_texts, fresh_context = animal_rows(600, seed=1)  # texts no fold has learned from
+    assert abs(agreement(probes, fresh_texts, fresh_context) - 0.8) < 0.1
 
 
-def test_real_agreement_pools_the_probes_held_out_texts():
+def test_real_agreement_pools_the_probes_out_of_fold_texts():
     texts, context = animal_rows(800)
     probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
     probe = probes[0]
-    assert probe.n_held_ == 100  # the quarter of its 400 training texts it did not learn from
+    # cross-fitted: every one of its 400 training texts is read by a model that did not learn it
+    assert probe.n_held_ == 400 and len(probe.models) == FOLDS
     val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
     on_val = agreement(probes, val_texts, val_context)
     pooled = real_agreement(probes, val_texts, val_context)
-    assert pooled == pytest.approx((probe.accuracy_ * 100 + on_val * 400) / 500)
+    assert pooled == pytest.approx((probe.accuracy_ * 400 + on_val * 400) / 800)
     assert min(on_val, probe.accuracy_) <= pooled <= max(on_val, probe.accuracy_)
-    # no validation text: the held-out accuracy alone
+    # no validation text: the out-of-fold accuracy alone
     missing = pd.Series([np.nan] * len(val_context))
     assert real_agreement(probes, missing, val_context) == pytest.approx(probe.accuracy_)
+    # generated texts are read by every fold's model: a text's agreement is a share of FOLDS
+    shares = probe.agree(val_texts.tolist()[:50], val_context.animal.tolist()[:50])
+    assert set(np.round(shares * FOLDS, 6)) <= set(range(FOLDS + 1))
 
 
 def test_fit_guidance_walks_up_to_the_real_agreement():
@@ -64,9 +71,9 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     calls = []
 
     def sample(weight: float) -> list[str]:
-        # texts that name the row's animal more often as the weight grows (0.6 at 1.5)
+        # texts that name the row's animal more often as the weight grows (0.625 at 1.5)
         calls.append(weight)
-        p = min(0.55 + 0.1 * (weight - 1.0), 1.0)
+        p = min(0.55 + 0.15 * (weight - 1.0), 1.0)
         named = np.where(
             rng.random(len(val_context)) < p,
             val_context.animal,
@@ -77,16 +84,43 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     weight, trace = fit_guidance(sample, probes, val_texts, val_context, default=1.5)
     real = trace[0][1]
     assert 0.7 < real < 0.9 and trace[0][0] == 0.0
-    assert 2.5 <= weight <= 4.0  # 0.55 + 0.1 (w - 1) meets ~0.8 near 3.5
+    assert 2.5 <= weight <= 4.0  # 0.55 + 0.15 (w - 1) meets ~0.8 near 2.7, read a bit lower
     assert calls == list(GUIDANCE_GRID[: len(calls)])  # upwards from the default ...
     assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
     low, high = trace[-2][0], trace[-1][0]
     assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
-    # texts that already agree at the default keep it: the weight is never lowered
+    # texts that agree more often than real ones by less than the noise keep the default
     calls.clear()
+    real_share = trace[0][1]
+    close = np.arange(len(val_context)) < (real_share + 0.01) * len(val_context)
+    near = np.where(close, val_context.animal, np.where(val_context.animal == "cat", "dog", "cat"))
+    nearly = [f"the {a} sleeps" for a in near]
+    weight, trace = fit_guidance(lambda w: nearly, probes, val_texts, val_context, 1.5)
+    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
+
+    # texts that agree far more often walk down, interpolated where they meet the real texts
+    def falling(weight: float) -> list[str]:
+        calls.append(weight)  # agreement 1.0 at 1.5, 0.8 at 1.25, 0.6 at 1.0
+        p = 1.0 - 0.8 * (1.5 - weight)
+        named = np.where(
+            np.arange(len(val_context)) < p * len(val_context),
+            val_context.animal,
+            np.where(val_context.animal == "cat", "dog", "cat"),
+        )
+        return [f"the {a} sleeps" for a in named]
+
+    calls.clear()
+    weight, trace = fit_guidance(falling, probes, val_texts, val_context, 1.5, draws=1)
+    assert calls[0] == 1.5 and calls[1:] == list(LOWER_GRID[: len(calls) - 1])
+    assert trace[-1][1] <= trace[0][1] < trace[-2][1]
+    assert trace[-1][0] <= weight <= trace[-2][0] < 1.5
+    # ... and to the end of the lower grid when they always agree too often
     agreeing = [f"the {a} sleeps" for a in val_context.animal]
     weight, trace = fit_guidance(lambda w: agreeing, probes, val_texts, val_context, 1.5)
-    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
+    assert weight == LOWER_GRID[-1] and [w for w, _ in trace[1:]] == [1.5, *LOWER_GRID]
+    # draws: the generated texts cover the rows that many times, in order
+    weight, trace = fit_guidance(lambda w: agreeing * 3, probes, val_texts, val_context, 1.5, 3)
+    assert weight == LOWER_GRID[-1]
     # texts that never agree enough: the weight of the highest agreement
     flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
 
@@ -116,7 +150,8 @@ def test_the_fitted_weight_is_saved_and_used(tmp_path):
     assert gen.params["guidance"] is None
     info = gen.fit_info
     assert info["guidance"] == gen.guidance == gen.calibration.guidance
-    assert 1.5 <= info["guidance"] <= 4.0 and len(info["guidance_trace"]) >= 2
+    assert LOWER_GRID[-1] <= info["guidance"] <= GUIDANCE_GRID[-1]
+    assert len(info["guidance_trace"]) >= 2
     m.save(tmp_path / "m")
     again = TextColumnModel.load(tmp_path / "m")
     assert again.text_generator.guidance == gen.guidance
