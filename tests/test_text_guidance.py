@@ -89,14 +89,19 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
     low, high = trace[-2][0], trace[-1][0]
     assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
-    # texts that agree more often than real ones by less than the noise keep the default
+    # texts that agree a little more often than real ones walk down a little
     calls.clear()
     real_share = trace[0][1]
-    close = np.arange(len(val_context)) < (real_share + 0.01) * len(val_context)
+    close = np.arange(len(val_context)) < (real_share + 0.08) * len(val_context)
     near = np.where(close, val_context.animal, np.where(val_context.animal == "cat", "dog", "cat"))
     nearly = [f"the {a} sleeps" for a in near]
-    weight, trace = fit_guidance(lambda w: nearly, probes, val_texts, val_context, 1.5)
-    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
+
+    def nearly_then_less(weight: float) -> list[str]:
+        return nearly if weight == 1.5 else [f"the {a} sleeps" for a in val_context.colour]
+
+    weight, trace = fit_guidance(nearly_then_less, probes, val_texts, val_context, 1.5)
+    assert trace[1][1] > trace[0][1] and [w for w, _ in trace[1:]] == [1.5, LOWER_GRID[0]]
+    assert LOWER_GRID[0] < weight < 1.5
 
     # texts that agree far more often walk down, interpolated where they meet the real texts
     def falling(weight: float) -> list[str]:
