@@ -240,8 +240,8 @@ def fit_guidance(
         real_texts: The real validation texts of the same rows ``[n]`` (their agreement is pooled
             with the probes' out-of-fold training texts: :func:`real_agreement`).
         context: The validation rows ``[n, ...]``.
-        default: The first weight tried, and the one returned when there is no probe or fewer
-            than :data:`MIN_GUIDANCE_TEXTS` real texts.
+        default: Returned when there is no probe or fewer than :data:`MIN_GUIDANCE_TEXTS` real
+            texts (the walk itself starts at ``GUIDANCE_GRID[0]``).
         draws: Generated texts per validation row (more texts, less noise in their agreement).
 
     Returns:
