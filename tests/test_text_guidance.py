@@ -11,7 +11,6 @@ from llm_text import TextColumnModel
 from llm_text.offline_guidance import (
     FOLDS,
     GUIDANCE_GRID,
-    LOWER_GRID,
     agreement,
     context_probes,
     fit_guidance,
@@ -89,43 +88,14 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
     low, high = trace[-2][0], trace[-1][0]
     assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
-    # texts that agree a little more often than real ones walk down a little
+    # texts that already agree at the default keep it: the weight is never lowered
     calls.clear()
-    real_share = trace[0][1]
-    close = np.arange(len(val_context)) < (real_share + 0.08) * len(val_context)
-    near = np.where(close, val_context.animal, np.where(val_context.animal == "cat", "dog", "cat"))
-    nearly = [f"the {a} sleeps" for a in near]
-
-    def nearly_then_less(weight: float) -> list[str]:
-        return nearly if weight == 1.5 else [f"the {a} sleeps" for a in val_context.colour]
-
-    weight, trace = fit_guidance(nearly_then_less, probes, val_texts, val_context, 1.5)
-    assert trace[1][1] > trace[0][1] and [w for w, _ in trace[1:]] == [1.5, LOWER_GRID[0]]
-    assert LOWER_GRID[0] < weight < 1.5
-
-    # texts that agree far more often walk down, interpolated where they meet the real texts
-    def falling(weight: float) -> list[str]:
-        calls.append(weight)  # agreement 1.0 at 1.5, 0.8 at 1.25, 0.6 at 1.0
-        p = 1.0 - 0.8 * (1.5 - weight)
-        named = np.where(
-            np.arange(len(val_context)) < p * len(val_context),
-            val_context.animal,
-            np.where(val_context.animal == "cat", "dog", "cat"),
-        )
-        return [f"the {a} sleeps" for a in named]
-
-    calls.clear()
-    weight, trace = fit_guidance(falling, probes, val_texts, val_context, 1.5, draws=1)
-    assert calls[0] == 1.5 and calls[1:] == list(LOWER_GRID[: len(calls) - 1])
-    assert trace[-1][1] <= trace[0][1] < trace[-2][1]
-    assert trace[-1][0] <= weight <= trace[-2][0] < 1.5
-    # ... and to the end of the lower grid when they always agree too often
     agreeing = [f"the {a} sleeps" for a in val_context.animal]
     weight, trace = fit_guidance(lambda w: agreeing, probes, val_texts, val_context, 1.5)
-    assert weight == LOWER_GRID[-1] and [w for w, _ in trace[1:]] == [1.5, *LOWER_GRID]
+    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
     # draws: the generated texts cover the rows that many times, in order
     weight, trace = fit_guidance(lambda w: agreeing * 3, probes, val_texts, val_context, 1.5, 3)
-    assert weight == LOWER_GRID[-1]
+    assert weight == 1.5 and trace[1][1] > trace[0][1]
     # texts that never agree enough: the weight of the highest agreement
     flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
 
@@ -155,7 +125,7 @@ def test_the_fitted_weight_is_saved_and_used(tmp_path):
     assert gen.params["guidance"] is None
     info = gen.fit_info
     assert info["guidance"] == gen.guidance == gen.calibration.guidance
-    assert LOWER_GRID[-1] <= info["guidance"] <= GUIDANCE_GRID[-1]
+    assert GUIDANCE_GRID[0] <= info["guidance"] <= GUIDANCE_GRID[-1]
     assert len(info["guidance_trace"]) >= 2
     m.save(tmp_path / "m")
     again = TextColumnModel.load(tmp_path / "m")
