@@ -116,7 +116,7 @@ class ColumnProbe:
                 right += int((model.predict(list(x[held])) == y[held]).sum())
                 models.append(model)
         baseline = float(pd.Series(y).value_counts(normalize=True).iloc[0])
-        return cls(column, models, {str(v) for v in set(y)}, right / len(y), baseline, len(y))
+        return cls(column, models, set(y), right / len(y), baseline, len(y))
 
     def agree(self, texts: list[str], labels: list[str]) -> np.ndarray:
         """Per text ``[n]`` (``float``), the share of the folds' models that read its row's value."""
@@ -209,14 +209,6 @@ def real_agreement(probes: list[ColumnProbe], texts, context: pd.DataFrame) -> f
     return float(np.mean(pooled)) if pooled else float("nan")
 
 
-def _crossing(target: float, low: list[float], high: list[float]) -> float:
-    """The weight interpolated between two ``[weight, agreement]`` points where the agreement
-    equals ``target``, rounded to 0.05."""
-    (w0, a0), (w1, a1) = low, high
-    share = (target - a0) / (a1 - a0) if a1 != a0 else 0.5
-    return round((w0 + min(max(share, 0.0), 1.0) * (w1 - w0)) * 20) / 20
-
-
 def fit_guidance(
     sample: Callable[[float], list],
     probes: list[ColumnProbe],
@@ -259,5 +251,7 @@ def fit_guidance(
             continue
         if len(trace) == 2:  # already at or past the real texts at the default
             return float(weight), trace
-        return _crossing(target, trace[-2], trace[-1]), trace
+        (low, a_low), (high, a_high) = trace[-2], trace[-1]  # a_low < target <= a_high
+        share = (target - a_low) / max(a_high - a_low, 1e-12)  # the trace is rounded
+        return round((low + share * (high - low)) * 20) / 20, trace
     return float(max(trace[1:], key=lambda wa: wa[1])[0]), trace
