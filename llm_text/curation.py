@@ -35,11 +35,18 @@ from .embeddings import cosine_similarity, get_embedder
 __all__ = [
     "Curation",
     "CurationResult",
+    "ColumnProbe",
     "ConsistencyFilter",
     "minhash_duplicates",
     "embedding_duplicates",
     "text_classifier",
 ]
+
+#: Cross-fitting folds of a :class:`ColumnProbe`.
+FOLDS = 4
+#: Values of the column a :class:`ColumnProbe` models at most (the most frequent).
+TOP_VALUES = 20
+
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -302,6 +309,62 @@ class ConsistencyFilter:
             pred = self.model_.predict([texts[i] for i in idx])
             out[idx] = pred == np.asarray([y[i] for i in idx], dtype=object)
         return out
+
+
+@dataclass
+class ColumnProbe:
+    """Cross-fitted classifiers reading one categorical context column from texts.
+
+    Attributes:
+        column: The context column.
+        models: :data:`FOLDS` fitted pipelines, each trained without one fold of the texts.
+        classes: The modelled values (as ``str``).
+        accuracy_: Out-of-fold accuracy: each training text read by the model that did not
+            learn from it.
+        baseline_: Share of the most frequent value (always guessing it).
+        n_held_: Texts in ``accuracy_`` (all the training texts with a modelled value).
+    """
+
+    column: str
+    models: list = field(repr=False)
+    classes: set[str]
+    accuracy_: float
+    baseline_: float
+    n_held_: int
+
+    @classmethod
+    def fit(cls, column: str, texts: list[str], labels: list[str], random_state: int = 0):
+        """Cross-fits the probe on real ``texts`` and their rows' values (``str``); None when
+        fewer than two values or :data:`FOLDS` texts per value remain."""
+        from sklearn.model_selection import StratifiedKFold
+
+        y = pd.Series(labels)
+        top = y.value_counts().index[:TOP_VALUES]
+        keep = y.isin(top).to_numpy() & y.map(y.value_counts()).ge(FOLDS).to_numpy()
+        x, y = np.asarray(texts, dtype=object)[keep], y[keep].to_numpy(dtype=object)
+        if len(set(y)) < 2:
+            return None
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=random_state)
+        models, right = [], 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for train, held in folds.split(x, y):
+                model = text_classifier(len(train), random_state)
+                try:
+                    model.fit(list(x[train]), y[train])
+                except ValueError:  # empty vocabulary
+                    return None
+                right += int((model.predict(list(x[held])) == y[held]).sum())
+                models.append(model)
+        baseline = float(pd.Series(y).value_counts(normalize=True).iloc[0])
+        return cls(column, models, set(y), right / len(y), baseline, len(y))
+
+    def agree(self, texts: list[str], labels: list[str]) -> np.ndarray:
+        """Per text ``[n]`` (``float``), the share of the folds' models that read its row's value."""
+        if not texts:
+            return np.zeros(0)
+        truth = np.asarray(labels, dtype=object)
+        return np.mean([model.predict(list(texts)) == truth for model in self.models], axis=0)
 
 
 @dataclass

@@ -8,9 +8,9 @@ suit both: on FAA remarks weight 3.5 brought the consistency of generated texts 
 weight 2.5 already overshot the real consistency with ``score`` by 0.12
 (``benchmarks/results/text_issue15.md``).
 
-So the weight is fitted, as the temperature is. Probes (:class:`ColumnProbe`: TF-IDF and a
-linear SVM, :func:`~llm_text.curation.text_classifier`) learn to read the row's categorical
-columns from the real training texts; texts generated for the validation rows at each weight are
+So the weight is fitted, as the temperature is. Probes (:class:`~llm_text.curation.ColumnProbe`:
+TF-IDF and a linear SVM, :func:`~llm_text.curation.text_classifier`) learn to read the row's
+categorical columns from the real training texts; texts generated for the validation rows at each weight are
 read by the same probes. The grid starts at the default 1.5 (the best fixed weight on held-out
 rows of both tables) and is walked upwards while the generated texts agree with their rows less
 often than real texts do; where the agreement crosses the real one the weight is interpolated
@@ -23,9 +23,9 @@ classifier does (``benchmarks/results/text_issue15.md``). The weight can only ma
 texts: a holdout of 800-1,000 reviews reads up to 0.03 easier or harder than they do.
 
 The real texts' agreement, the target of the walk, is measured on every real text a probe has
-not read: each probe is :data:`FOLDS` classifiers cross-fitted on the training texts, so each
-training text is read by the classifier that did not learn from it, pooled with the validation
-texts (:func:`real_agreement`). Generated texts are read by all the folds' classifiers (their
+not read: each probe is :data:`~llm_text.curation.FOLDS` classifiers cross-fitted on the
+training texts, so each training text is read by the classifier that did not learn from it,
+pooled with the validation texts (:func:`real_agreement`). Generated texts are read by all the folds' classifiers (their
 mean agreement has the same expectation). A single 75/25 split measured the target on a quarter
 of the texts: on Amazon reviews (2,400 rows) it read 0.772 where the evaluation's classifier read
 0.808 on its own held-out quarter and 0.829 on the holdout, a spread as large as the tolerance
@@ -34,18 +34,15 @@ the weight is fitted for.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .curation import text_classifier
+from .curation import ColumnProbe
 
 __all__ = [
     "GUIDANCE_GRID",
-    "ColumnProbe",
     "agreement",
     "context_probes",
     "fit_guidance",
@@ -54,76 +51,18 @@ __all__ = [
 
 #: Guidance weights tried, in this order (the first is the default).
 GUIDANCE_GRID = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
-#: Cross-fitting folds of each probe.
-FOLDS = 4
 #: Context columns probed at most (those whose values the text reveals best).
 MAX_PROBES = 5
 #: A probe is used when it beats the majority class by this much on held-out real texts (and
 #: by two standard errors of that accuracy).
 MIN_PROBE_GAIN = 0.02
-#: Distinct values a context column may have to be probed (its 20 most frequent are modelled).
+#: Distinct values a context column may have to be probed (its :data:`~llm_text.curation.TOP_VALUES`
+#: most frequent are modelled).
 MAX_PROBE_VALUES = 50
-TOP_VALUES = 20
 #: Training texts a probe learns from at most.
 MAX_PROBE_TEXTS = 5000
 #: Validation texts needed to fit the weight (fewer: the default weight is kept).
 MIN_GUIDANCE_TEXTS = 50
-
-
-@dataclass
-class ColumnProbe:
-    """Cross-fitted classifiers reading one categorical context column from texts.
-
-    Attributes:
-        column: The context column.
-        models: :data:`FOLDS` fitted pipelines, each trained without one fold of the texts.
-        classes: The modelled values (as ``str``).
-        accuracy_: Out-of-fold accuracy: each training text read by the model that did not
-            learn from it.
-        baseline_: Share of the most frequent value (always guessing it).
-        n_held_: Texts in ``accuracy_`` (all the training texts with a modelled value).
-    """
-
-    column: str
-    models: list = field(repr=False)
-    classes: set[str]
-    accuracy_: float
-    baseline_: float
-    n_held_: int
-
-    @classmethod
-    def fit(cls, column: str, texts: list[str], labels: list[str], random_state: int = 0):
-        """Cross-fits the probe on real ``texts`` and their rows' values (``str``); None when
-        fewer than two values or :data:`FOLDS` texts per value remain."""
-        from sklearn.model_selection import StratifiedKFold
-
-        y = pd.Series(labels)
-        top = y.value_counts().index[:TOP_VALUES]
-        keep = y.isin(top).to_numpy() & y.map(y.value_counts()).ge(FOLDS).to_numpy()
-        x, y = np.asarray(texts, dtype=object)[keep], y[keep].to_numpy(dtype=object)
-        if len(set(y)) < 2:
-            return None
-        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=random_state)
-        models, right = [], 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for train, held in folds.split(x, y):
-                model = text_classifier(len(train), random_state)
-                try:
-                    model.fit(list(x[train]), y[train])
-                except ValueError:  # empty vocabulary
-                    return None
-                right += int((model.predict(list(x[held])) == y[held]).sum())
-                models.append(model)
-        baseline = float(pd.Series(y).value_counts(normalize=True).iloc[0])
-        return cls(column, models, set(y), right / len(y), baseline, len(y))
-
-    def agree(self, texts: list[str], labels: list[str]) -> np.ndarray:
-        """Per text ``[n]`` (``float``), the share of the folds' models that read its row's value."""
-        if not texts:
-            return np.zeros(0)
-        truth = np.asarray(labels, dtype=object)
-        return np.mean([model.predict(list(texts)) == truth for model in self.models], axis=0)
 
 
 def context_probes(

@@ -716,6 +716,36 @@ def test_text_metrics_baselines():
         assert "embedding_similarity" not in met
 
 
+def test_consistency_is_read_by_cross_fitted_classifiers():
+    rng = np.random.default_rng(0)
+    fillers = ["quiet", "brown", "small", "happy", "old", "young", "grey", "loud"]
+    animals = rng.choice(["cat", "dog", "owl"], size=600, p=[0.5, 0.3, 0.2])
+    texts = pd.Series(
+        [f"the {rng.choice(fillers)} {a} sat by the {rng.choice(fillers)} door" for a in animals]
+    )
+    real_ctx = pd.DataFrame({"animal": animals})
+    # synthetic rows: the same texts, 30% of them on a row of another animal
+    wrong = rng.random(600) < 0.3
+    other = {"cat": "dog", "dog": "owl", "owl": "cat"}
+    syn_ctx = pd.DataFrame(
+        {"animal": [other[a] if w else a for a, w in zip(animals, wrong, strict=True)]}
+    )
+    m = text_metrics(
+        texts, texts, real_context=real_ctx, synthetic_context=syn_ctx, consistency_column="animal",
+        embedder="none",
+    )  # fmt: skip
+    assert m["consistency_real"] == 1.0  # out of fold, every real text reads its own animal
+    assert abs(m["consistency"] - (1 - wrong.mean())) < 1e-9
+    assert abs(m["consistency_baseline"] - np.mean(animals == "cat")) < 1e-9
+    # a value with fewer texts than folds is not modelled: those rows are not read
+    few = real_ctx.assign(animal=np.where(np.arange(600) < 2, "emu", animals))
+    m2 = text_metrics(
+        texts, texts, real_context=few, synthetic_context=few, consistency_column="animal",
+        embedder="none",
+    )  # fmt: skip
+    assert m2["consistency"] == 1.0 and m2["consistency_real"] == 1.0
+
+
 def test_context_dtypes_and_text_detection():
     n = 40
     ctx = pd.DataFrame(

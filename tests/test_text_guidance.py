@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from llm_text import TextColumnModel
+from llm_text.curation import FOLDS
 from llm_text.offline_guidance import (
-    FOLDS,
     GUIDANCE_GRID,
     agreement,
     context_probes,

@@ -35,9 +35,9 @@ TEXT_METRICS: dict[str, str] = {
     "ngram_overlap_3": "Share of synthetic word 3-grams that occur in the real texts; reference: "
     "the holdout's share.",
     "missing_rate_synthetic": "Share of missing texts; reference: real.",
-    "consistency": "Agreement of a classifier trained on real text -> the consistency column "
-    "with the synthetic rows' own values (is each text consistent with its row?); reference: "
-    "the classifier's accuracy on held-out real rows.",
+    "consistency": "Agreement of classifiers trained on real text -> the consistency column "
+    "with the synthetic rows' own values (is each text consistent with its row?), four "
+    "cross-fitted classifiers averaged; reference: their out-of-fold accuracy on the real texts.",
     "consistency_baseline": "Majority-class accuracy of the consistency column (chance level "
     "for consistency).",
     "embedding_similarity": "Cosine of the mean sentence embeddings of real and synthetic texts "
