@@ -10,26 +10,27 @@ weight 2.5 already overshot the real consistency with ``score`` by 0.12
 
 So the weight is fitted, as the temperature is. Probes (:class:`~llm_text.curation.ColumnProbe`:
 TF-IDF and a linear SVM, :func:`~llm_text.curation.text_classifier`) learn to read the row's
-categorical columns from the real training texts; texts generated for the validation rows at each weight are
-read by the same probes. The grid starts at the default 1.5 (the best fixed weight on held-out
-rows of both tables) and is walked upwards while the generated texts agree with their rows less
-often than real texts do; where the agreement crosses the real one the weight is interpolated
+categorical columns from the real training texts; texts generated for the validation rows at each
+weight are read by the same probes. The grid starts at the default 1.5 (the best fixed weight on
+held-out rows of both tables) and is walked upwards while the generated texts agree with their rows
+less often than real texts do; where the agreement crosses the real one the weight is interpolated
 between the two grid points, and where it never does the weight of the highest agreement is kept.
-The weight is never lowered below the default. A walk down, interpolated the same way, was
-measured on four Amazon runs (4,000 rows, seeds 0-2, and 2,400 rows): it landed the evaluation's
-consistency with ``score`` 0.020 above the holdout's once and 0.034-0.061 below it three times,
-the probes reading generated texts about 0.02-0.03 more consistent than the evaluation's
-classifier does (``benchmarks/results/text_issue15.md``). The weight can only match the training
-texts: a holdout of 800-1,000 reviews reads up to 0.03 easier or harder than they do.
+The weight is never lowered below the default. A walk down, interpolated the same way, was measured
+on four Amazon runs (4,000 rows, seeds 0-2, and 2,400 rows): it landed the evaluation's consistency
+with ``score`` (then one classifier fitted on a 75/25 split) 0.020 above the holdout's once and
+0.034-0.061 below it three times, the probes reading generated texts about 0.02-0.03 more
+consistent than that classifier did (``benchmarks/results/text_issue15.md``). The weight can only
+match the training texts: a holdout of 800-1,000 reviews reads up to 0.03 easier or harder than
+they do.
 
-The real texts' agreement, the target of the walk, is measured on every real text a probe has
-not read: each probe is :data:`~llm_text.curation.FOLDS` classifiers cross-fitted on the
-training texts, so each training text is read by the classifier that did not learn from it,
-pooled with the validation texts (:func:`real_agreement`). Generated texts are read by all the folds' classifiers (their
-mean agreement has the same expectation). A single 75/25 split measured the target on a quarter
-of the texts: on Amazon reviews (2,400 rows) it read 0.772 where the evaluation's classifier read
-0.808 on its own held-out quarter and 0.829 on the holdout, a spread as large as the tolerance
-the weight is fitted for.
+The real texts' agreement, the target of the walk, is measured on every real text a probe has not
+read: each probe is :data:`~llm_text.curation.FOLDS` classifiers cross-fitted on the training
+texts, so each training text is read by the classifier that did not learn from it, pooled with the
+validation texts (:func:`real_agreement`). Generated texts are read by all the folds' classifiers
+(their mean agreement has the same expectation). A single 75/25 split measured the target on a
+quarter of the texts: on Amazon reviews (2,400 rows) it read 0.772 where a 75/25 classifier read
+0.808 on its own held-out quarter and 0.829 on the holdout, a spread as large as the tolerance the
+weight is fitted for.
 """
 
 from __future__ import annotations
