@@ -71,15 +71,15 @@ FULL_DROPOUT_ROWS = 40_000
 def flat_dropout(n_train: int) -> float:
     """The flat model's regressor dropout for ``n_train`` training rows (validation excluded).
 
-    ``REGRESSOR_DROPOUT`` (0.4) up to :data:`FULL_DROPOUT_ROWS` (40,000) rows, then falling in
-    proportion to ``1 / n_train``: ``0.4 * 40,000 / n_train`` (100k rows: 0.16; 192k: 0.083; 1M:
-    0.016), as the weight of a fixed prior against the likelihood of ``n_train`` rows does. With
-    more rows the network overfits less and needs less noise. 0.4 was chosen on tables of up to
-    31k training rows (Adult: detection score 0.90 -> 0.97). On census_income_kdd in full (192k
-    training rows, same split and seed, the benchmark's evaluation) 0.4 left the late columns
-    leaning to their modes: mean column TVD 0.0075 (holdout 0.0026), pair TVD 0.0139, detection
-    0.957, 24 epochs; this rule's 0.084 gave 0.0060, 0.0111 and 0.988 in 16 epochs
-    (benchmarks/results/panel.md).
+    ``REGRESSOR_DROPOUT`` (0.4) up to :data:`FULL_DROPOUT_ROWS` (40,000) rows, then falling with
+    the square of the row ratio: ``0.4 * (40,000 / n_train) ** 2`` (48k rows: 0.28; 100k: 0.064;
+    192k: 0.017; 1M: 0.0006). With more rows the network overfits less and needs less noise.
+    0.4 was chosen on tables of up to 31k training rows (Adult: detection score 0.90 -> 0.97). On
+    census_income_kdd in full (192k training rows, same split and seed) every step down helped:
+    dropout 0.4 / 0.2 / 0.1 / 0.084 / 0 gave the worst column, country_of_birth_mother, TVD
+    0.0228 / 0.0160 / 0.0129 / 0.0128 / 0.0103, and 0.2 / 0.1 / 0.084 / 0 mean column TVD
+    0.0059 / 0.0052 / 0.0048 / 0.0033 (``benchmarks.defaults_panel.fidelity``), so the rule
+    falls faster than ``1 / n_train``, which gave 0.084 there (benchmarks/results/panel.md).
 
     Args:
         n_train: Training rows (int, at least 0).
@@ -89,7 +89,7 @@ def flat_dropout(n_train: int) -> float:
     """
     if n_train <= FULL_DROPOUT_ROWS:
         return REGRESSOR_DROPOUT
-    return REGRESSOR_DROPOUT * FULL_DROPOUT_ROWS / n_train
+    return REGRESSOR_DROPOUT * (FULL_DROPOUT_ROWS / n_train) ** 2
 
 
 def flat_network_config(codec: TableCodec, model_size: str, n_train: int) -> ModelConfig:

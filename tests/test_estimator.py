@@ -296,7 +296,7 @@ def test_regressor_dropout_falls_with_training_rows(adult_small, monkeypatch):
     from tabargn.model import REGRESSOR_DROPOUT
 
     assert flat.flat_dropout(1) == flat.flat_dropout(flat.FULL_DROPOUT_ROWS) == REGRESSOR_DROPOUT
-    assert flat.flat_dropout(4 * flat.FULL_DROPOUT_ROWS) == pytest.approx(REGRESSOR_DROPOUT / 4)
+    assert flat.flat_dropout(4 * flat.FULL_DROPOUT_ROWS) == pytest.approx(REGRESSOR_DROPOUT / 16)
     larger = [flat.flat_dropout(n) for n in (50_000, 200_000, 1_000_000, 10**9)]
     assert larger == sorted(larger, reverse=True) and larger[0] < REGRESSOR_DROPOUT
     assert larger[-1] > 0
@@ -304,4 +304,4 @@ def test_regressor_dropout_falls_with_training_rows(adult_small, monkeypatch):
     monkeypatch.setattr(flat, "FULL_DROPOUT_ROWS", 100)
     model = TabularARGN(random_state=0, max_epochs=1, model_size="small", verbose=0)
     model.fit(adult_small.head(500))
-    assert model.network_.config.dropout == pytest.approx(REGRESSOR_DROPOUT * 100 / 400)
+    assert model.network_.config.dropout == pytest.approx(REGRESSOR_DROPOUT * (100 / 400) ** 2)
