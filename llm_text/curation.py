@@ -16,6 +16,11 @@
 Dedup is greedy: texts earlier in ``priority`` order are kept, later near-copies are dropped.
 With ``against_real=True``, the dedup steps also drop near-copies of real training texts
 (memorization).
+
+The same TF-IDF + linear SVM reader (:func:`text_classifier`) also backs :class:`ColumnProbe`,
+:data:`FOLDS` classifiers cross-fitted on real texts, with which the text metrics
+(:func:`llm_text.metrics.text_metrics`) and the guidance fit (:mod:`llm_text.offline_guidance`)
+read how often texts agree with their rows.
 """
 
 from __future__ import annotations
