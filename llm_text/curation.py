@@ -45,6 +45,7 @@ __all__ = [
     "minhash_duplicates",
     "embedding_duplicates",
     "text_classifier",
+    "value_labels",
 ]
 
 #: Cross-fitting folds of a :class:`ColumnProbe`.
@@ -201,6 +202,11 @@ def embedding_duplicates(
     return flags
 
 
+def value_labels(values) -> pd.Series:
+    """A categorical column's values as ``str`` labels (missing: None), indexed ``0..n-1``."""
+    return pd.Series(values).reset_index(drop=True).map(lambda v: None if pd.isna(v) else str(v))
+
+
 def text_classifier(n_texts: int, random_state: int = 0):
     """The scikit-learn pipeline that reads a categorical value from a text: TF-IDF of word
     1-2-grams and character 3-5-grams (sublinear term frequencies; terms in at least 2 texts
@@ -253,10 +259,6 @@ class ConsistencyFilter:
         self.n_held_ = 0
         self.model_ = None
 
-    @staticmethod
-    def _labels(values: pd.Series) -> pd.Series:
-        return values.map(lambda v: None if pd.isna(v) else str(v))
-
     def fit(self, texts: pd.Series, labels: pd.Series) -> ConsistencyFilter:
         """Train on real texts and their rows' values of the column.
 
@@ -266,7 +268,7 @@ class ConsistencyFilter:
         """
         from sklearn.model_selection import train_test_split
 
-        y = self._labels(pd.Series(labels).reset_index(drop=True))
+        y = value_labels(labels)
         x = pd.Series(texts).reset_index(drop=True)
         ok = x.map(lambda t: isinstance(t, str)) & y.notna()
         x, y = x[ok], y[ok]
@@ -304,7 +306,7 @@ class ConsistencyFilter:
             a label outside the modelled values, or an unusable filter).
         """
         texts = pd.Series(texts).reset_index(drop=True)
-        y = self._labels(pd.Series(labels).reset_index(drop=True))
+        y = value_labels(labels)
         out = np.ones(len(texts), dtype=bool)
         if self.model_ is None:
             return out

@@ -13,7 +13,7 @@ import pandas as pd
 from tabargn.errors import InvalidDataError
 
 from ._text import clean_series
-from .curation import ColumnProbe
+from .curation import ColumnProbe, value_labels
 from .embeddings import cosine_similarity, get_embedder
 
 __all__ = ["text_metrics", "distinct_n", "length_accuracy", "novelty", "ngram_overlap"]
@@ -22,11 +22,6 @@ __all__ = ["text_metrics", "distinct_n", "length_accuracy", "novelty", "ngram_ov
 MAX_TEXTS = 5000
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def _labels(values: pd.Series) -> pd.Series:
-    """A categorical column's values as ``str`` (missing: None), by position."""
-    return values.reset_index(drop=True).map(lambda v: None if pd.isna(v) else str(v))
 
 
 def _tokens(text: str) -> list[str]:
@@ -204,8 +199,8 @@ def text_metrics(
                 raise InvalidDataError(f"{name} must be given and hold {consistency_column!r}")
             if len(ctx) != len(texts):
                 raise InvalidDataError(f"{name} has {len(ctx)} rows for {len(texts)} texts")
-        r_lab = _labels(real_context[consistency_column]).iloc[r_idx]
-        s_lab = _labels(synthetic_context[consistency_column]).iloc[s_idx]
+        r_lab = value_labels(real_context[consistency_column]).iloc[r_idx]
+        s_lab = value_labels(synthetic_context[consistency_column]).iloc[s_idx]
         r_known = r_lab.notna().to_numpy()
         probe = ColumnProbe.fit(
             consistency_column,

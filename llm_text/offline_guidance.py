@@ -40,7 +40,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .curation import ColumnProbe
+from .curation import ColumnProbe, value_labels
 
 __all__ = [
     "GUIDANCE_GRID",
@@ -122,8 +122,7 @@ def _probe_shares(
     present = texts.map(lambda t: isinstance(t, str)).to_numpy()
     shares = []
     for probe in probes:
-        labels = context[probe.column].reset_index(drop=True)
-        labels = labels.map(lambda v: None if pd.isna(v) else str(v))
+        labels = value_labels(context[probe.column])
         applies = present & labels.isin(probe.classes).to_numpy()
         n = int(applies.sum())
         read = probe.agree(texts[applies].tolist(), labels[applies].tolist())
