@@ -367,7 +367,8 @@ class ColumnProbe:
         return cls(column, models, set(y), right / len(y), baseline, len(y))
 
     def agree(self, texts: list[str], labels: list[str]) -> np.ndarray:
-        """Per text ``[n]`` (``float``), the share of the folds' models that read its row's value."""
+        """Per text ``[n]`` (``float``), the share of the folds' models that read its row's
+        value."""
         if not texts:
             return np.zeros(0)
         truth = np.asarray(labels, dtype=object)

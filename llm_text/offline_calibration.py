@@ -27,8 +27,9 @@ real.
 * **Sampling temperature** (``temperature=None``, the default): the token-sampling temperature
   whose texts, written for the validation rows, have the distinct-2 (Li et al., NAACL 2016) of
   the real texts, both at half the corpus size (:func:`fit_temperature`, :func:`match_count`).
-  A fixed temperature does not suit every column: on held-out rows (``benchmarks/results/text_tune_*.md``) temperature 1.0 gave FAA
-  remarks a distinct-2 0.03 above real and Amazon reviews 0.14 above, 0.9 gave -0.06 and +0.05.
+  A fixed temperature does not suit every column: on held-out rows
+  (``benchmarks/results/text_tune_*.md``) temperature 1.0 gave FAA remarks a distinct-2 0.03 above
+  real and Amazon reviews 0.14 above, 0.9 gave -0.06 and +0.05.
 """
 
 from __future__ import annotations
