@@ -43,7 +43,7 @@ from .offline_calibration import (
     match_rate,
     text_lengths,
 )
-from .offline_guidance import context_probes, fit_guidance
+from .offline_guidance import context_probes, fit_guidance, guidance_rows
 from .offline_network import (
     EOS,
     PAD,
@@ -61,7 +61,7 @@ __all__ = ["OfflineTextGenerator", "choose_max_length"]
 
 #: Attempts at a text for a row whose sample cleaned to nothing.
 BLANK_RETRIES = 10
-#: Texts generated per step of the calibration searches (validation rows drawn again when fewer;
+#: Texts generated per step of the calibration searches (rows drawn again when fewer;
 #: Amazon 4k distinct-2 at 2,000 texts: from 400 extrapolated 0.02 high, from 1,200 within 0.004).
 CALIBRATION_TEXTS = 1200
 
@@ -345,22 +345,26 @@ class OfflineTextGenerator:
         return self.calibration.guidance if given is None else given
 
     def _fit_guidance(self, data: OfflineTextData, texts, context, seed: int) -> None:
-        """Fits :attr:`Calibration.guidance` (then the temperature again, at that weight)."""
-        pairs = [(i, it[1]) for i, it in zip(data.val_rows, data.val_items, strict=True)]
-        pairs = [(i, c) for i, c in pairs if isinstance(texts.iloc[i], str)][:CALIBRATION_TEXTS]
-        if not pairs:
+        """Fits :attr:`Calibration.guidance` (then the temperature again, at that weight) on the
+        rows :func:`~llm_text.offline_guidance.guidance_rows` picks."""
+        has_text = texts.map(lambda t: isinstance(t, str)).to_numpy()
+        val = [i for i in data.val_rows if has_text[i]]
+        if not val:
             return
-        val, draws = [i for i, _ in pairs], max(1, CALIBRATION_TEXTS // len(pairs))
-        codes = torch.as_tensor(np.stack([c for _, c in pairs]), dtype=torch.long).repeat(draws, 1)
+        rows = np.concatenate([data.val_rows, data.train_rows])
+        pick = guidance_rows(has_text[rows], CALIBRATION_TEXTS, seed)
+        items = data.val_items + data.train_items
+        codes = torch.as_tensor(np.stack([items[i][1] for i in pick]), dtype=torch.long)
         probes = context_probes(texts.iloc[data.train_rows], context.iloc[data.train_rows], seed)
-        val_context = context.iloc[val].reset_index(drop=True)
 
         def sample(weight: float) -> list:
             self.calibration.guidance = weight
             return self._sample_rows(codes, seed, None)
 
         default = self.calibration.guidance
-        weight, trace = fit_guidance(sample, probes, texts.iloc[val], val_context, default, draws)
+        weight, trace = fit_guidance(
+            sample, probes, texts.iloc[val], context.iloc[val], context.iloc[rows[pick]], default
+        )
         self.calibration.guidance = weight
         self._guidance_trace = trace
         if weight != default and self.params["temperature"] is None:
@@ -382,15 +386,11 @@ class OfflineTextGenerator:
 
     def _new_network(self) -> ConditionalLM:
         p = self.params
+        sizes = [p[k] for k in ("embedding_dim", "hidden_dim", "num_layers", "context_dim")]
+        buckets = self.length_buckets.n_buckets if self.length_buckets else 0
+        vocab = self.tokenizer.get_vocab_size() + len(self.stock)
         return ConditionalLM(
-            self.tokenizer.get_vocab_size() + len(self.stock),
-            self.encoder.cardinalities,
-            p["embedding_dim"],
-            p["hidden_dim"],
-            p["num_layers"],
-            p["context_dim"],
-            p["dropout"],
-            length_buckets=self.length_buckets.n_buckets if self.length_buckets else 0,
+            vocab, self.encoder.cardinalities, *sizes, p["dropout"], length_buckets=buckets
         )
 
     # ------------------------------------------------------------- generate

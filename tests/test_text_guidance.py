@@ -11,9 +11,11 @@ from llm_text import TextColumnModel
 from llm_text.curation import FOLDS
 from llm_text.offline_guidance import (
     GUIDANCE_GRID,
+    LOWER_GRID,
     agreement,
     context_probes,
     fit_guidance,
+    guidance_rows,
     real_agreement,
 )
 
@@ -62,57 +64,82 @@ def test_real_agreement_pools_the_probes_out_of_fold_texts():
     assert set(np.round(shares * FOLDS, 6)) <= set(range(FOLDS + 1))
 
 
+def naming(context: pd.DataFrame, share: float) -> list[str]:
+    """Texts naming the row's animal for the first ``share`` of the rows, the other animal after."""
+    named = np.where(
+        np.arange(len(context)) < share * len(context),
+        context.animal,
+        np.where(context.animal == "cat", "dog", "cat"),
+    )
+    return [f"the {a} sleeps" for a in named]
+
+
 def test_fit_guidance_walks_up_to_the_real_agreement():
     texts, context = animal_rows(600)
     probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
     val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
-    rng = np.random.default_rng(1)
+    rows = context.iloc[:300]  # the rows the texts are generated for (training rows too)
     calls = []
 
     def sample(weight: float) -> list[str]:
         # texts that name the row's animal more often as the weight grows (0.625 at 1.5)
         calls.append(weight)
-        p = min(0.55 + 0.15 * (weight - 1.0), 1.0)
-        named = np.where(
-            rng.random(len(val_context)) < p,
-            val_context.animal,
-            np.where(val_context.animal == "cat", "dog", "cat"),
-        )
-        return [f"the {a} sleeps near tree {i}" for i, a in enumerate(named)]
+        return naming(rows, min(0.55 + 0.15 * (weight - 1.0), 1.0))
 
-    weight, trace = fit_guidance(sample, probes, val_texts, val_context, default=1.5)
+    weight, trace = fit_guidance(sample, probes, val_texts, val_context, rows, default=1.5)
     real = trace[0][1]
     assert 0.7 < real < 0.9 and trace[0][0] == 0.0
-    assert 2.5 <= weight <= 4.0  # 0.55 + 0.15 (w - 1) meets ~0.8 near 2.7, read a bit lower
+    assert 2.5 <= weight <= 3.0  # 0.55 + 0.15 (w - 1) meets ~0.8 near 2.7
     assert calls == list(GUIDANCE_GRID[: len(calls)])  # upwards from the default ...
     assert trace[-1][1] >= real and trace[-2][1] < real  # ... stopping once past the real texts
     low, high = trace[-2][0], trace[-1][0]
     assert low <= weight <= high and round(weight * 20) == weight * 20  # interpolated, to 0.05
-    # texts that already agree at the default keep it: the weight is never lowered
-    calls.clear()
-    agreeing = [f"the {a} sleeps" for a in val_context.animal]
-    weight, trace = fit_guidance(lambda w: agreeing, probes, val_texts, val_context, 1.5)
-    assert weight == GUIDANCE_GRID[0] == 1.5 and len(trace) == 2
-    # draws: the generated texts cover the rows that many times, in order
-    weight, trace = fit_guidance(lambda w: agreeing * 3, probes, val_texts, val_context, 1.5, 3)
-    assert weight == 1.5 and trace[1][1] > trace[0][1]
     # texts that never agree enough: the weight of the highest agreement
     flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
-
-    def capped(weight: float) -> list[str]:
-        named = np.where(
-            np.arange(len(val_context)) < flat[weight] * len(val_context),
-            val_context.animal,
-            np.where(val_context.animal == "cat", "dog", "cat"),
-        )
-        return [f"the {a} sleeps" for a in named]
-
-    weight, trace = fit_guidance(capped, probes, val_texts, val_context, 1.5)
+    weight, trace = fit_guidance(
+        lambda w: naming(rows, flat[w]), probes, val_texts, val_context, rows, 1.5
+    )
     assert weight == 2.5 and [w for w, _ in trace[1:]] == list(GUIDANCE_GRID)
-    # no probe: the default weight, nothing sampled
+    # no probe, or too few real texts: the default weight, nothing sampled
     calls.clear()
-    assert fit_guidance(sample, [], val_texts, val_context, default=1.5) == (1.5, [])
+    assert fit_guidance(sample, [], val_texts, val_context, rows, default=1.7) == (1.7, [])
+    few = val_texts.where(np.arange(len(val_texts)) < 10)
+    assert fit_guidance(sample, probes, few, val_context, rows, default=1.7) == (1.7, [])
     assert calls == []
+
+
+def test_fit_guidance_walks_down_when_the_default_overshoots():
+    texts, context = animal_rows(600)
+    probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
+    val_texts, val_context = texts.iloc[400:], context.iloc[400:].reset_index(drop=True)
+    rows = context.iloc[:300]
+    # every text names its animal at 1.5; 0.7 of them at 1.0 (the real texts: about 0.8)
+    weight, trace = fit_guidance(
+        lambda w: naming(rows, 0.7 + 0.6 * (w - 1.0)), probes, val_texts, val_context, rows, 1.5
+    )
+    real = trace[0][1]
+    assert [w for w, _ in trace[1:]] == [GUIDANCE_GRID[0], *LOWER_GRID][: len(trace) - 1]
+    assert trace[-1][1] <= real < trace[-2][1]  # stopped once at or below the real texts
+    assert trace[-1][0] <= weight <= trace[-2][0] and round(weight * 20) == weight * 20
+    expected = 1.0 + (real - 0.7) / 0.6  # where 0.7 + 0.6 (w - 1) meets the real agreement
+    assert abs(weight - expected) <= 0.1
+    # still past the real texts at 1.0: the conditional model alone
+    weight, trace = fit_guidance(
+        lambda w: naming(rows, 1.0), probes, val_texts, val_context, rows, 1.5
+    )
+    assert weight == LOWER_GRID[-1] == 1.0 and len(trace) == 2 + len(LOWER_GRID)
+
+
+def test_guidance_rows_draws_distinct_rows_with_a_text():
+    has_text = np.arange(3000) % 3 != 0  # 2,000 rows with a text
+    pick = guidance_rows(has_text, 1200, seed=0)
+    assert len(pick) == 1200 == len(set(pick.tolist())) and has_text[pick].all()
+    assert np.array_equal(pick, guidance_rows(has_text, 1200, seed=0))  # seeded
+    assert not np.array_equal(pick, guidance_rows(has_text, 1200, seed=1))
+    few = guidance_rows(has_text[:600], 1200, seed=0)  # 400 rows with a text: three draws each
+    assert len(few) == 1200 and len(set(few.tolist())) == 400 and has_text[few].all()
+    assert np.array_equal(few[:400], few[400:800])
+    assert len(guidance_rows(np.zeros(10, bool), 1200, seed=0)) == 0
 
 
 def test_the_fitted_weight_is_saved_and_used(tmp_path):
