@@ -103,10 +103,10 @@ class OfflineTextGenerator:
             distribution calibrated; lower values favour the most common texts).
         guidance: Classifier-free guidance weight at sampling time (1.0: none; > 1 strengthens
             what the row's columns say in the text, at twice the sampling cost; see
-            :func:`~llm_text.offline_network.sample_tokens`). ``None`` (default) fits it on the
-            validation split so that generated texts reveal their row's categorical columns as
-            often as real texts do (:mod:`llm_text.offline_guidance`; 1.5 without a validation
-            split or a column the texts reveal).
+            :func:`~llm_text.offline_network.sample_tokens`). ``None`` (default) fits it (1.0-4.0)
+            so that generated texts reveal their row's categorical columns as often as real
+            texts do (:mod:`llm_text.offline_guidance`; 1.5 without a validation split or a
+            column the texts reveal).
         context_top_k: Categories kept per categorical context column (default 50).
         context_bins: Quantile bins per numeric context column (default 10).
         generation_batch_size: Rows sampled together (default 512).
