@@ -366,12 +366,13 @@ def _faa_like(n: int = 12, seed: int = 0):
 
 def test_openai_retries_cache_and_accounting(server_factory, tmp_path):
     script = {2: "429", 4: "500", 5: "slow", 7: "malformed", 9: "bad_content"}
-    server = server_factory(script, slow_s=1.0)
+    server = server_factory(script, slow_s=2.0)
     texts, ctx = _faa_like(40)
     cache = tmp_path / "cache.sqlite"
-    m = TextColumnModel(
-        _chat_client(server, cache), n_shots=2, random_state=0, column_name="remarks"
-    )
+    # retries enough for one request to meet all five scripted failures (which request meets
+    # which depends on thread timing), and a timeout that a loaded machine's answers stay under
+    client = _chat_client(server, cache, max_retries=6, timeout=1.0)
+    m = TextColumnModel(client, n_shots=2, random_state=0, column_name="remarks")
     m.fit(texts, ctx)
     out = m.generate(ctx.iloc[:10], random_state=3)
     assert out.notna().all(), "no row lost"
