@@ -163,8 +163,8 @@ def real_agreement(probes: list[ColumnProbe], texts, context: pd.DataFrame) -> f
 
 def guidance_rows(has_text, count: int, seed: int) -> np.ndarray:
     """Positions of the rows whose contexts the texts read by :func:`fit_guidance` are generated
-    for: up to ``count`` distinct rows with a text, a seeded draw, repeated in order while fewer
-    than ``count`` (``int`` array; empty when no row has a text).
+    for: up to ``count`` distinct rows with a text, a seeded draw; when fewer, all of them,
+    repeated whole ``count // rows`` times (``int`` array; empty when no row has a text).
 
     Drawn from every row (training and validation): the validation rows alone (240 at 2,400
     Amazon reviews) make the agreement of the generated texts depend on which rows were held out.
