@@ -198,7 +198,7 @@ class OfflineTextGenerator:
         self.calibration = Calibration()
         self.stock = StockTexts()
         self._blank: torch.Tensor | None = None
-        self._guidance_trace: list[list[float]] = []  # [[weight, agreement], ...] of the fit
+        self._guidance_trace: list[list[float]] = []  # [[weight, agreement, texts], ...]
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -352,14 +352,14 @@ class OfflineTextGenerator:
         if not val:
             return
         rows = np.concatenate([data.val_rows, data.train_rows])
-        pick = guidance_rows(has_text[rows], CALIBRATION_TEXTS, seed)
+        pick = guidance_rows(has_text[rows], seed)
         items = data.val_items + data.train_items
         codes = torch.as_tensor(np.stack([items[i][1] for i in pick]), dtype=torch.long)
         probes = context_probes(texts.iloc[data.train_rows], context.iloc[data.train_rows], seed)
 
-        def sample(weight: float) -> list:
+        def sample(weight: float, part: slice) -> list:  # a part's seed is the same at each weight
             self.calibration.guidance = weight
-            return self._sample_rows(codes, seed, None)
+            return self._sample_rows(codes[part], seed + part.start, None)
 
         default = self.calibration.guidance
         weight, trace = fit_guidance(

@@ -11,11 +11,13 @@ from llm_text import TextColumnModel
 from llm_text.curation import FOLDS
 from llm_text.offline_guidance import (
     GUIDANCE_GRID,
+    GUIDANCE_TEXTS,
     LOWER_GRID,
     agreement,
     context_probes,
     fit_guidance,
     guidance_rows,
+    read_until_decided,
     real_agreement,
 )
 
@@ -81,10 +83,10 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     rows = context.iloc[:300]  # the rows the texts are generated for (training rows too)
     calls = []
 
-    def sample(weight: float) -> list[str]:
+    def sample(weight: float, part: slice) -> list[str]:
         # texts that name the row's animal more often as the weight grows (0.625 at 1.5)
         calls.append(weight)
-        return naming(rows, min(0.55 + 0.15 * (weight - 1.0), 1.0))
+        return naming(rows.iloc[part], min(0.55 + 0.15 * (weight - 1.0), 1.0))
 
     weight, trace = fit_guidance(sample, probes, val_texts, val_context, rows, default=1.5)
     real = trace[0][1]
@@ -97,9 +99,10 @@ def test_fit_guidance_walks_up_to_the_real_agreement():
     # texts that never agree enough: the weight of the highest agreement
     flat = {1.5: 0.5, 2.0: 0.6, 2.5: 0.7, 3.0: 0.65, 3.5: 0.6, 4.0: 0.6}
     weight, trace = fit_guidance(
-        lambda w: naming(rows, flat[w]), probes, val_texts, val_context, rows, 1.5
+        lambda w, part: naming(rows.iloc[part], flat[w]), probes, val_texts, val_context, rows, 1.5
     )
-    assert weight == 2.5 and [w for w, _ in trace[1:]] == list(GUIDANCE_GRID)
+    assert weight == 2.5 and [t[0] for t in trace[1:]] == list(GUIDANCE_GRID)
+    assert all(t[2] == len(rows) for t in trace[1:])  # one chunk (300 rows < GUIDANCE_CHUNK)
     # no probe, or too few real texts: the default weight, nothing sampled
     calls.clear()
     assert fit_guidance(sample, [], val_texts, val_context, rows, default=1.7) == (1.7, [])
@@ -115,31 +118,71 @@ def test_fit_guidance_walks_down_when_the_default_overshoots():
     rows = context.iloc[:300]
     # every text names its animal at 1.5; 0.7 of them at 1.0 (the real texts: about 0.8)
     weight, trace = fit_guidance(
-        lambda w: naming(rows, 0.7 + 0.6 * (w - 1.0)), probes, val_texts, val_context, rows, 1.5
+        lambda w, part: naming(rows.iloc[part], 0.7 + 0.6 * (w - 1.0)),
+        probes,
+        val_texts,
+        val_context,
+        rows,
+        1.5,
     )
     real = trace[0][1]
-    assert [w for w, _ in trace[1:]] == [GUIDANCE_GRID[0], *LOWER_GRID][: len(trace) - 1]
+    assert [t[0] for t in trace[1:]] == [GUIDANCE_GRID[0], *LOWER_GRID][: len(trace) - 1]
     assert trace[-1][1] <= real < trace[-2][1]  # stopped once at or below the real texts
     assert trace[-1][0] <= weight <= trace[-2][0] and round(weight * 20) == weight * 20
     expected = 1.0 + (real - 0.7) / 0.6  # where 0.7 + 0.6 (w - 1) meets the real agreement
     assert abs(weight - expected) <= 0.1
     # still past the real texts at 1.0: the conditional model alone
     weight, trace = fit_guidance(
-        lambda w: naming(rows, 1.0), probes, val_texts, val_context, rows, 1.5
+        lambda w, part: naming(rows.iloc[part], 1.0), probes, val_texts, val_context, rows, 1.5
     )
     assert weight == LOWER_GRID[-1] == 1.0 and len(trace) == 2 + len(LOWER_GRID)
 
 
 def test_guidance_rows_draws_distinct_rows_with_a_text():
     has_text = np.arange(3000) % 3 != 0  # 2,000 rows with a text
-    pick = guidance_rows(has_text, 1200, seed=0)
+    pick = guidance_rows(has_text, seed=0, count=1200)
     assert len(pick) == 1200 == len(set(pick.tolist())) and has_text[pick].all()
-    assert np.array_equal(pick, guidance_rows(has_text, 1200, seed=0))  # seeded
-    assert not np.array_equal(pick, guidance_rows(has_text, 1200, seed=1))
-    few = guidance_rows(has_text[:600], 1200, seed=0)  # 400 rows with a text: three draws each
+    assert np.array_equal(pick, guidance_rows(has_text, seed=0, count=1200))  # seeded
+    assert not np.array_equal(pick, guidance_rows(has_text, seed=1, count=1200))
+    few = guidance_rows(has_text[:600], seed=0, count=1200)  # 400 rows with a text: 3 draws each
     assert len(few) == 1200 and len(set(few.tolist())) == 400 and has_text[few].all()
     assert np.array_equal(few[:400], few[400:800])
-    assert len(guidance_rows(np.zeros(10, bool), 1200, seed=0)) == 0
+    assert len(guidance_rows(np.zeros(10, bool), seed=0)) == 0
+    assert len(guidance_rows(has_text, seed=0)) == 2000 * (GUIDANCE_TEXTS // 2000)  # whole draws
+
+
+def test_a_reading_grows_only_near_the_real_agreement():
+    texts, context = animal_rows(600)
+    probes = context_probes(texts.iloc[:400], context.iloc[:400], random_state=0)
+    rows = context.iloc[:400].reset_index(drop=True)
+    parts = []
+
+    def sample(share: float):
+        def part_texts(part: slice) -> list[str]:
+            parts.append(part)
+            return naming(rows.iloc[part], share)
+
+        return part_texts
+
+    # every text names its animal: far above a target of 0.8, decided on the first 100 texts
+    share, n = read_until_decided(sample(1.0), probes, rows, target=0.8, chunk=100)
+    assert share > 0.95 and n == 100 and parts == [slice(0, 100)]
+    # texts agreeing about as often as the target: every chunk is read, in order
+    parts.clear()
+    share, n = read_until_decided(sample(0.8), probes, rows, target=0.8, chunk=150)
+    assert parts == [slice(0, 150), slice(150, 300), slice(300, 400)] and n == 400
+    assert abs(share - 0.8) < 0.1
+    # a fit's reading: one chunk far from the real texts, more near them (in the trace)
+    weight, trace = fit_guidance(
+        lambda w, part: naming(rows.iloc[part], 0.7 + 0.6 * (w - 1.0)),
+        probes,
+        texts.iloc[400:],
+        context.iloc[400:].reset_index(drop=True),
+        rows,
+        1.5,
+        chunk=100,
+    )
+    assert trace[1][2] == 100  # 1.5: every text names its animal, decided at once
 
 
 def test_the_fitted_weight_is_saved_and_used(tmp_path):
