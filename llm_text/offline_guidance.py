@@ -275,18 +275,21 @@ def read_until_decided(
     Returns:
         ``(agreement, texts read)``: NaN and 0 when no text was counted.
     """
-    texts: list = []
+    agreed = np.zeros(len(probes))  # per probe: texts read as their row's value, texts counted
+    counted = np.zeros(len(probes))
     share, n = float("nan"), 0
-    for part in range((len(generated_context) + chunk - 1) // chunk):
-        texts += list(
-            sample_part(slice(part * chunk, min((part + 1) * chunk, len(generated_context))))
-        )
-        shares = _probe_shares(probes, texts, generated_context.iloc[: len(texts)])
-        counted = [(s, m) for s, m in shares if m]
-        if not counted:
+    for start in range(0, len(generated_context), chunk):
+        rows = slice(start, min(start + chunk, len(generated_context)))
+        shares = _probe_shares(probes, sample_part(rows), generated_context.iloc[rows])
+        for j, (part_share, part_n) in enumerate(shares):
+            if part_n:  # each chunk is read once; the probes' shares are pooled over chunks
+                agreed[j] += part_share * part_n
+                counted[j] += part_n
+        read = counted > 0
+        if not read.any():
             continue
-        share = float(np.mean([s for s, _ in counted]))
-        n = int(np.mean([m for _, m in counted]))
+        share = float(np.mean(agreed[read] / counted[read]))
+        n = int(np.mean(counted[read]))
         if abs(share - target) >= DECIDED_AT * np.sqrt(max(share * (1 - share), 1e-6) / n):
             break
     return share, n
