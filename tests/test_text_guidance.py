@@ -183,6 +183,7 @@ def test_a_reading_grows_only_near_the_real_agreement():
         chunk=100,
     )
     assert trace[1][2] == 100  # 1.5: every text names its animal, decided at once
+    assert trace[-1][2] > 100  # the last weight, near the real texts: more than one chunk
 
 
 def test_the_fitted_weight_is_saved_and_used(tmp_path):
