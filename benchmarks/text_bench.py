@@ -192,7 +192,9 @@ def main() -> None:
 
     reused = " (previous run)" if prior is not None else ""
     with timers["holdout_gen"]:  # the text model alone, on real rows it has not seen
-        on_holdout = text_model.generate(holdout[context_columns], random_state=args.seed + 2)
+        # as tabargn conditions its texts: the rows as value protection sees them
+        seen = model.codec_.protected_frame(holdout[context_columns])
+        on_holdout = text_model.generate(seen, random_state=args.seed + 2)
     metrics = {
         "conditioned (TabularARGN)": score(syn[TEXT], syn),
         "text model on real holdout rows": score(on_holdout, holdout),

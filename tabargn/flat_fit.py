@@ -189,6 +189,8 @@ def fit_flat(
         )
     if text_models:
         training["text_columns"] = list(text_models)
+        # generation conditions the texts on the rows as value protection sees them, as here
+        training["text_context_protected"] = bool(params.value_protection)
         training["text_seconds"] = round(time.perf_counter() - text_started, 3)
     return FlatModel(
         codec=codec,

@@ -74,13 +74,48 @@ def test_texts_are_generated_from_their_synthetic_rows(model, monkeypatch):
     out = model.sample(25)
     ctx = seen["context"]
     assert list(ctx.columns) == [c for c in COLUMNS if c != "remarks"]
-    pd.testing.assert_frame_equal(ctx, out[ctx.columns].reset_index(drop=True))
+    # the rows as value protection sees them, as in training
+    protected = model.codec_.protected_frame(out[ctx.columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(ctx, protected)
     # rows drawn freely get the training missing rate; conditioned rows keep their own
     assert seen["kwargs"]["match_missing_rate"] is True
     model.sample(conditions=pd.DataFrame({"phase_of_flt": ["Climb"] * 5}))
     assert seen["kwargs"]["match_missing_rate"] is False
     model.sample(5, where={"phase_of_flt": ["Climb", "Approach"]})
     assert seen["kwargs"]["match_missing_rate"] is False
+
+
+def test_texts_see_only_context_codes_they_trained_on(faa, monkeypatch):
+    """A column value protection removes whole (an id: every value rare) is missing in the text
+    model's training context; sampled rows (the rare placeholder) and imputed rows (the real
+    ids) must reach the text model the same way, not as a code it never saw."""
+    train = faa.iloc[:300].assign(ref=[f"r{i}" for i in range(300)])
+    model = TabularARGN(
+        model_size="small", max_epochs=1, random_state=0, verbose=0, text_options=TINY_TEXT
+    ).fit(train)
+    text_model = model.text_models_["remarks"]
+    encoder = text_model.text_generator.encoder
+    context = [c for c in train.columns if c != "remarks"]
+    trained = encoder.transform(model.codec_.protected_frame(train[context]))
+    assert set(trained[:, encoder.names.index("ref")]) == {0}  # missing: all removed
+    seen = []
+    original = text_model.generate
+
+    def spy(ctx, **kwargs):
+        seen.append(encoder.transform(ctx))
+        return original(ctx, **kwargs)
+
+    monkeypatch.setattr(text_model, "generate", spy)
+    out = model.sample(40)
+    assert (out["ref"] != "r0").all()  # rare ids never come out
+    holes = train.iloc[:20].copy()
+    holes["remarks"] = np.nan
+    imputed = model.impute(holes)
+    assert (imputed["ref"] == holes["ref"]).all() and imputed["remarks"].notna().all()
+    assert len(seen) == 2
+    for codes in seen:
+        for j in range(codes.shape[1]):
+            assert set(codes[:, j]) <= set(trained[:, j]), encoder.names[j]
 
 
 def test_same_seed_same_texts_and_stream_advances(model, tmp_path):

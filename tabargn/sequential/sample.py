@@ -451,7 +451,9 @@ def _fill_texts(seq: SequentialModel, entities: _Entities, events: pd.DataFrame,
         pd.Series(entities.keys.to_numpy(dtype=object)), meta.spec(meta.entity_key)
     )
     entity_of = pd.Index(keys).get_indexer(events[meta.entity_key])
-    context = history_context(events, entity_of, entities.frame, seq.event_codec)
+    # the entity columns as the text models saw them in training: value-protected
+    protected = seq.entity_model.codec.protected_frame(entities.frame)
+    context = history_context(events, entity_of, protected, seq.event_codec)
     todo = np.ones(len(events), dtype=bool)
     if entities.seeds is not None:  # seed events are each entity's first events
         todo = context[STEP].to_numpy() >= entities.seeds.lengths[entity_of]
