@@ -30,9 +30,11 @@ same 1,200 rows, three seeds read 0.804, 0.780 and 0.808; the fitted weight's te
 (``benchmarks/results/text_issue15.md``). At 1.5 the text model overshot the real texts'
 agreement on the real holdout rows of every Amazon run measured (2,400 rows: 0.830 against
 0.786; 4,000 rows, seeds 0 and 1: 0.827 against 0.815, 0.826 against 0.804), hence the walk
-down. A known gap: on two of six benchmark runs (Amazon 2,400 rows; 4,000 rows, seed 2) the
-evaluation read the final texts about 0.03 below this fit's reading of the same weight on
-4,000-4,800 texts, on synthetic and real holdout rows alike; its cause is not found yet.
+down. On two of six benchmark runs (Amazon 2,400 rows; 4,000 rows, seed 2) the evaluation read
+the final texts about 0.03 below this fit's reading of the same weight: the fit reads texts
+generated from its own (value-protected) context codes, and tabargn's sampling gave the text
+model the decoded rows, where a removed category took a code it never trained; tabargn now
+protects the rows it conditions texts on (``tabargn.flat.text_context``).
 
 The real texts' agreement, the target of the walk, is measured on every real text a probe has not
 read: each probe is :data:`~llm_text.curation.FOLDS` classifiers cross-fitted on the training
