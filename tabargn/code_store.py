@@ -115,6 +115,18 @@ class CodeMatrix:
             del view
         return out
 
+    def take(self, rows: np.ndarray, dtype=np.int64) -> np.ndarray:
+        """Rows at sorted indices ``rows`` (int ``[k]``, each in ``0 .. n_rows - 1``) as
+        ``dtype`` ``[k, C]`` (a copy; only the pages holding them are read)."""
+        out = np.empty((len(rows), self.n_columns), dtype=dtype)
+        if len(rows) == 0:
+            return out
+        for d, cols in self.groups.items():
+            view = self._view(d, 0, self.n_rows)
+            out[:, cols] = view[rows]
+            del view
+        return out
+
     def _view(self, d: np.dtype, start: int, stop: int) -> np.memmap:
         """Read-only ``[stop - start, width]`` view of rows of the file of dtype ``d``."""
         width = len(self.groups[d])

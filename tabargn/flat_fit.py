@@ -3,7 +3,8 @@
 Data flows one way: the table (a frame or a streamed :class:`tabargn.table_files.TableSource`)
 -> statistics (:func:`tabargn.codec.fit_statistics`, or DP releases under differential
 privacy) -> compact codes on disk (:mod:`tabargn.out_of_core`) -> the ARGN network
-(:mod:`tabargn.training` or :mod:`tabargn.dp_sgd`) -> a :class:`tabargn.flat.FlatModel`.
+(:mod:`tabargn.training` or :mod:`tabargn.dp_sgd`; without DP, its predictors calibrated to the
+codes' frequencies, :mod:`tabargn.marginal_calibration`) -> a :class:`tabargn.flat.FlatModel`.
 Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), sections 3.1-3.3.
 """
 
@@ -21,6 +22,7 @@ from tabargn.constraints import check_training
 from tabargn.device import torch_device
 from tabargn.errors import InvalidDataError
 from tabargn.flat import FlatModel, flat_network_config
+from tabargn.marginal_calibration import calibrate_marginals, calibration_rows
 from tabargn.model import ARGN
 from tabargn.out_of_core import (
     HEAD_ROWS,
@@ -166,8 +168,14 @@ def fit_flat(
             torch.manual_seed(seed)
             network = ARGN(config)
             if dp is None:
-                network.init_marginals(MarginalColumns(stored))
+                marginal = MarginalColumns(stored)
+                counts = [torch.bincount(marginal[:, i]) for i in range(codec.n_sub)]
+                network.init_marginals_from_counts(counts)
                 summary = fit_network(network, stored, training_config)
+                rows = calibration_rows(stored.train.n_rows, seed)
+                summary["marginal_calibration"] = calibrate_marginals(
+                    network, torch.from_numpy(stored.train.take(rows)), counts
+                )
             else:  # DP-SGD (opacus is optional: imported only then) samples rows in memory
                 summary = _fit_network_dp(
                     network, codec, stored, training_config, dp, stats_budget, rng

@@ -97,6 +97,9 @@ def test_code_matrix_round_trip(tmp_path):
     np.testing.assert_array_equal(m.read(0, 1000), codes)
     np.testing.assert_array_equal(m.read(123, 456), codes[123:456])
     np.testing.assert_array_equal(m.column(2), codes[:, 2])
+    rows = np.array([0, 5, 399, 400, 999])
+    np.testing.assert_array_equal(m.take(rows), codes[rows])
+    assert m.take(np.array([], dtype=np.int64)).shape == (0, 4)
 
 
 def test_validation_split_independent_of_chunking():

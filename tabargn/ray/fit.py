@@ -21,6 +21,9 @@ replaced by a ``ray.data.Dataset``:
    are the local fit's, split over the workers (each takes ``batch_size // num_workers`` rows
    per step), so the optimizer takes the same steps whatever ``num_workers``. Rank 0 returns the
    best weights as a safetensors checkpoint.
+5. Calibration: the driver shifts the predictors' biases to the codes' frequencies
+   (:mod:`tabargn.marginal_calibration`) over the first
+   :data:`~tabargn.marginal_calibration.CALIBRATION_ROWS` training rows in the seeded block order.
 
 Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), sections 3.1-3.3; DDP: Li et al.,
 "PyTorch Distributed", VLDB 2020.
@@ -45,6 +48,7 @@ from tabargn.dtypes import kind_of
 from tabargn.encoding import get_encoding
 from tabargn.errors import InvalidDataError, UnsupportedDtypeError
 from tabargn.flat import FlatModel, flat_network_config
+from tabargn.marginal_calibration import CALIBRATION_ROWS, calibrate_marginals
 from tabargn.model import ARGN
 from tabargn.params import FitParams
 from tabargn.schema import ColumnSpec, infer_schema, to_kind, validate_frame
@@ -365,7 +369,8 @@ def fit_ray(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = ARGN(model_config)
-    network.init_marginals_from_counts([torch.as_tensor(c) for c in counts])
+    counts = [torch.as_tensor(c) for c in counts]
+    network.init_marginals_from_counts(counts)
     batch_size = params.batch_size or default_batch_size(n_train)
     summary = train_ray(
         network,
@@ -376,6 +381,11 @@ def fit_ray(
         num_workers=num_workers,
         use_gpu=use_gpu,
         cpus_per_worker=cpus_per_worker,
+    )
+    # the first rows in the seeded block order (blocks are shuffled by encode_split)
+    rows = train.limit(CALIBRATION_ROWS).take_batch(CALIBRATION_ROWS, batch_format="numpy")
+    summary["marginal_calibration"] = calibrate_marginals(
+        network, torch.as_tensor(np.asarray(rows["codes"], dtype=np.int64)), counts
     )
     training = {
         **summary,
