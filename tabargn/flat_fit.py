@@ -173,14 +173,16 @@ def fit_flat(
                 network.init_marginals_from_counts(counts)
                 summary = fit_network(network, stored, training_config)
                 rows = calibration_rows(stored.train.n_rows, seed)
-                summary["marginal_calibration"] = calibrate_marginals(
-                    network, torch.from_numpy(stored.train.take(rows)), counts
-                )
+                calibration = torch.from_numpy(stored.train.take(rows, np.int32))
             else:  # DP-SGD (opacus is optional: imported only then) samples rows in memory
                 summary = _fit_network_dp(
                     network, codec, stored, training_config, dp, stats_budget, rng
                 )
     network.to(torch_device(params.device))  # inference runs where training ran
+    if dp is None:
+        summary["marginal_calibration"] = calibrate_marginals(
+            network, calibration, counts, batch_rows=summary["batch_size"]
+        )
     training = {**summary, "n_rows": int(n_rows)}
     text_started = time.perf_counter()
     text_models = {}

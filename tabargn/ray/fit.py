@@ -385,7 +385,10 @@ def fit_ray(
     # the first rows in the seeded block order (blocks are shuffled by encode_split)
     rows = train.limit(CALIBRATION_ROWS).take_batch(CALIBRATION_ROWS, batch_format="numpy")
     summary["marginal_calibration"] = calibrate_marginals(
-        network, torch.as_tensor(np.asarray(rows["codes"], dtype=np.int64)), counts
+        network,
+        torch.as_tensor(np.asarray(rows["codes"], dtype=np.int64)),
+        counts,
+        batch_rows=max(1, batch_size // num_workers),
     )
     training = {
         **summary,
