@@ -5,8 +5,8 @@ Usage::
     python benchmarks/panel_table.py RUN_ID [RUN_ID ...] [--results benchmarks/results]
 
 Reads ``<results>/<label>__tabargn.json`` and ``<label>__mostlyai-engine.json`` of every dataset
-label whose two runs carry one of the given run ids (``benchmarks/panel_vs_peer.sh`` writes them)
-and prints a Markdown table. Per cell (both generators fitted in the same invocation, one after
+label whose two runs carry one of the given run ids (``benchmarks/panel_vs_peer.sh`` writes them;
+the same id, or two of the given ones when one tool's run is reused) and prints a Markdown table. Per cell (both generators fitted in the same invocation, one after
 the other, so both saw the same machine):
 
 * fit: tabargn's fit wall seconds over mostlyai-engine's (target <= 0.5), with the fit CPU
@@ -39,7 +39,9 @@ def load_cells(results: Path, run_ids: set[str]) -> list[tuple[dict, dict]]:
         if not peer_path.exists() or ours.get("run_id") not in run_ids:
             continue
         peer = json.loads(peer_path.read_text())
-        if peer.get("run_id") != ours["run_id"]:
+        # the same invocation; or two given run ids (census in full reuses the peer's
+        # 54-minute run on the same split: the table says so)
+        if peer.get("run_id") != ours["run_id"] and peer.get("run_id") not in run_ids:
             continue
         if (
             ours.get("status") == peer.get("status") == "ok"
