@@ -176,6 +176,14 @@ def environment() -> dict:
 
 # device and strategy as reported by the generator itself after fit (tabargn records them)
 REPORTED: dict = {}
+TRAINING_KEYS = (
+    "epochs",
+    "best_epoch",
+    "batch_size",
+    "learning_rate",
+    "history",
+    "marginal_calibration",
+)
 
 
 def device_used(generator: str, env: dict) -> str:
@@ -214,7 +222,7 @@ def make_generator(name: str, epochs: int | None, seed: int, workdir: str):
             # what the model says it trained on, not what the machine has
             REPORTED["device"] = model.training_.get("device")
             REPORTED["strategy"] = model.training_.get("strategy")
-            for key in ("epochs", "best_epoch", "batch_size", "learning_rate", "history"):
+            for key in TRAINING_KEYS:
                 REPORTED[key] = model.training_.get(key)
 
         return fit, (lambda n: model.sample(n_samples=n)), params
@@ -388,12 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         rec["device"] = device_used(a.generator, env)
         rec["strategy"] = REPORTED.get("strategy") or "single process"
         # the generator's own training summary (tabargn and mostlyai-engine): epochs run, best
-        # epoch, batch size, learning rate, validation history
-        rec["training"] = {
-            k: REPORTED[k]
-            for k in ("epochs", "best_epoch", "batch_size", "learning_rate", "history")
-            if k in REPORTED
-        }
+        # epoch, batch size, learning rate, validation history (tabargn: its calibration too)
+        rec["training"] = {k: REPORTED[k] for k in TRAINING_KEYS if REPORTED.get(k) is not None}
         rec["env"] = env
         with open(a.timings_json, "w") as f:
             json.dump(rec, f, indent=2, default=str)

@@ -110,7 +110,9 @@ class TabularARGN(BaseEstimator):
         network_: The trained :class:`tabargn.model.ARGN` (on the CPU).
         feature_names_in_: Column names seen in fit (ndarray of str).
         n_features_in_: Number of columns seen in fit.
-        training_: Training summary (epochs, best validation loss, seconds, ...).
+        training_: Training summary (epochs, best validation loss, seconds, ...;
+            ``marginal_calibration``: rows, passes, seconds and the mean TVD between predicted
+            and real marginals before each pass, :mod:`tabargn.marginal_calibration`).
         privacy_: With ``differential_privacy``, the guarantee spent: ``epsilon``, ``delta``
             (totals, ``epsilon <= max_epsilon``) and their statistics / training split; None
             without it.

@@ -22,7 +22,7 @@ from tabargn.constraints import check_training
 from tabargn.device import torch_device
 from tabargn.errors import InvalidDataError
 from tabargn.flat import FlatModel, flat_network_config
-from tabargn.marginal_calibration import calibrate_marginals, calibration_rows
+from tabargn.marginal_calibration import calibrate_marginals, calibration_rows, row_batches
 from tabargn.model import ARGN
 from tabargn.out_of_core import (
     HEAD_ROWS,
@@ -180,9 +180,8 @@ def fit_flat(
                 )
     network.to(torch_device(params.device))  # inference runs where training ran
     if dp is None:
-        summary["marginal_calibration"] = calibrate_marginals(
-            network, calibration, counts, batch_rows=summary["batch_size"]
-        )
+        batches = row_batches(calibration, summary["batch_size"])
+        summary["marginal_calibration"] = calibrate_marginals(network, batches, counts)
     training = {**summary, "n_rows": int(n_rows)}
     text_started = time.perf_counter()
     text_models = {}

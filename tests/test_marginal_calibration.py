@@ -8,6 +8,7 @@ from tabargn.marginal_calibration import (
     calibrate_marginals,
     calibration_rows,
     mean_predictions,
+    row_batches,
 )
 from tabargn.model import ARGN, ModelConfig
 
@@ -32,7 +33,7 @@ def _tvds(net, codes):
     counts = [
         torch.bincount(codes[:, i], minlength=c) for i, c in enumerate(net.config.cardinalities)
     ]
-    predicted = mean_predictions(net, codes)
+    predicted, _ = mean_predictions(net, row_batches(codes, 1000))
     return [
         0.5 * float((p - c / c.sum()).abs().sum()) for p, c in zip(predicted, counts, strict=True)
     ]
@@ -44,7 +45,7 @@ def test_calibration_matches_frequencies_and_moves_only_biases():
     before = {k: v.clone() for k, v in net.state_dict().items()}
     tvd_before = _tvds(net, codes)
     net.train()
-    summary = calibrate_marginals(net, codes, counts)
+    summary = calibrate_marginals(net, row_batches(codes, 512), counts)
     assert net.training  # the mode is restored
     tvd_after = _tvds(net, codes)
     assert max(tvd_before) > 0.1 and max(tvd_after) < 0.01
@@ -61,7 +62,7 @@ def test_calibration_without_rows_changes_nothing():
     net, codes = _network_and_rows()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     counts = [torch.bincount(codes[:, i]) for i in range(net.n_sub)]
-    summary = calibrate_marginals(net, codes[:0], counts)
+    summary = calibrate_marginals(net, row_batches(codes[:0], 512), counts)
     assert summary["passes"] == 0
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])

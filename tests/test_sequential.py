@@ -209,6 +209,16 @@ def test_sample_shapes_dtypes_keys_and_order(baseball, baseball_model):
         baseball_model.sample(n_samples=5)
 
 
+def test_both_networks_end_calibrated(baseball_model):
+    training = baseball_model.training_
+    for summary in (
+        training["marginal_calibration"],
+        training["entity_model"]["marginal_calibration"],
+    ):
+        assert summary["passes"] == 3 and summary["rows"] > 0
+        assert summary["mean_tvd"][-1] < summary["mean_tvd"][0]
+
+
 def test_lengths_and_coherence_near_real(baseball, baseball_model):
     # the model's coherence, measured without value protection: on 160 players, counting rare
     # values per entity removes most discrete season statistics (a value must be held by k

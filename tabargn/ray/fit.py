@@ -48,7 +48,7 @@ from tabargn.dtypes import kind_of
 from tabargn.encoding import get_encoding
 from tabargn.errors import InvalidDataError, UnsupportedDtypeError
 from tabargn.flat import FlatModel, flat_network_config
-from tabargn.marginal_calibration import CALIBRATION_ROWS, calibrate_marginals
+from tabargn.marginal_calibration import CALIBRATION_ROWS, calibrate_marginals, row_batches
 from tabargn.model import ARGN
 from tabargn.params import FitParams
 from tabargn.schema import ColumnSpec, infer_schema, to_kind, validate_frame
@@ -384,12 +384,9 @@ def fit_ray(
     )
     # the first rows in the seeded block order (blocks are shuffled by encode_split)
     rows = train.limit(CALIBRATION_ROWS).take_batch(CALIBRATION_ROWS, batch_format="numpy")
-    summary["marginal_calibration"] = calibrate_marginals(
-        network,
-        torch.as_tensor(np.asarray(rows["codes"], dtype=np.int64)),
-        counts,
-        batch_rows=max(1, batch_size // num_workers),
-    )
+    codes = torch.as_tensor(np.asarray(rows["codes"], dtype=np.int64))
+    batches = row_batches(codes, max(1, batch_size // num_workers))
+    summary["marginal_calibration"] = calibrate_marginals(network, batches, counts)
     training = {
         **summary,
         "batch_size": batch_size,

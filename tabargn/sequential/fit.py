@@ -6,7 +6,9 @@ Two models make a sequential model:
    (context columns, sequence length, first order value; :mod:`tabargn.sequential.prepare`). It
    draws new entities, and completes given context rows with a length and a start;
 2. the **sequence network** (:mod:`tabargn.sequential.network`), which draws each entity's events
-   step by step given the entity row and the history.
+   step by step given the entity row and the history. Both end calibrated in the large: their
+   predictors' biases meet the codes' frequencies (:mod:`tabargn.marginal_calibration`; the
+   events' with their real histories, :func:`tabargn.sequential.training.calibration_events`).
 
 Source: TabularARGN (Tiwald et al., 2025, arXiv 2501.12012), section 3.4; the entity/event split
 mirrors mostlyai-engine's context and target tables.
@@ -28,6 +30,7 @@ from tabargn.encoding.value_protection import K_MAX
 from tabargn.errors import InvalidDataError
 from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
 from tabargn.flat_fit import fit_flat
+from tabargn.marginal_calibration import calibrate_marginals
 from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
@@ -38,7 +41,7 @@ from tabargn.sequential.prepare import (
 )
 from tabargn.sequential.rules import check_event_rules, check_rows, split_rules
 from tabargn.sequential.text import history_context, text_specs
-from tabargn.sequential.training import fit_sequence_network
+from tabargn.sequential.training import calibration_events, fit_sequence_network
 from tabargn.text_columns import fit_text_models, validate_text_settings
 
 __all__ = ["DEFAULT_WINDOW", "SequentialModel", "fit_sequential"]
@@ -275,7 +278,20 @@ def fit_sequential(
             )
             summary["privacy"] = _privacy(dp, entity_model.training, summary)
             summary.update(epsilon=summary["privacy"]["epsilon"], delta=summary["privacy"]["delta"])
-    network.to(torch_device(params.device))  # inference runs where training ran
+    network.to(torch_device(params.device)).eval()  # inference runs where training ran
+    if dp is None:  # the event predictors' biases meet the event codes' frequencies
+        events = calibration_events(
+            network,
+            codes,
+            offsets,
+            lengths,
+            entity_codes,
+            seed=seed,
+            window=meta.window,
+            batch_events=summary["batch_events"],
+        )
+        counts = [torch.bincount(codes[:, i]) for i in range(codec.n_sub)]
+        summary["marginal_calibration"] = calibrate_marginals(network.argn, events, counts)
     training = {
         **summary,
         "n_rows": int(len(prepared.events)),

@@ -13,11 +13,12 @@ import math
 
 import torch
 
-from tabargn.sequential.data import SequenceDataModule
+from tabargn.marginal_calibration import CALIBRATION_ROWS, Batches
+from tabargn.sequential.data import SequenceData, SequenceDataModule
 from tabargn.sequential.network import SequenceNetwork
 from tabargn.trainer import TrainingConfig, TrainingModule, fit_with_validation
 
-__all__ = ["SequenceModule", "fit_sequence_network", "default_batch_events"]
+__all__ = ["SequenceModule", "fit_sequence_network", "default_batch_events", "calibration_events"]
 
 
 def default_batch_events(n_events: int) -> int:
@@ -104,3 +105,55 @@ def fit_sequence_network(
         "n_train_events": data.n_train_events,
         "n_train_entities": data.n_train_entities,
     }
+
+
+def calibration_events(
+    network: SequenceNetwork,
+    codes: torch.Tensor,
+    offsets: torch.Tensor,
+    lengths: torch.Tensor,
+    entity_codes: torch.Tensor,
+    *,
+    seed: int,
+    window: int,
+    batch_events: int,
+) -> Batches:
+    """Events with their history contexts, for :func:`tabargn.marginal_calibration.calibrate_marginals`.
+
+    The entities come in a seeded random order until they hold
+    :data:`~tabargn.marginal_calibration.CALIBRATION_ROWS` events (all entities of smaller
+    tables); each batch is one :meth:`SequenceData.plan` batch of windows at the training
+    budget ``batch_events``, its contexts computed as in training (the history of the
+    entity's real events before each one, :meth:`SequenceNetwork.window_contexts`), on the
+    network's device.
+
+    Args:
+        network: The trained network, in evaluation mode.
+        codes, offsets, lengths, entity_codes: As in :func:`fit_sequence_network`.
+        seed: Seed of the entity order.
+        window: Window length in steps (the fit's).
+        batch_events: Events per batch (the fit's).
+
+    Returns:
+        :data:`~tabargn.marginal_calibration.Batches` of ``(events [b, C], contexts [b,
+        context_dim])``.
+    """
+    order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed))
+    held = torch.cumsum(lengths[order], 0)
+    keep = order[: int(torch.searchsorted(held, CALIBRATION_ROWS)) + 1].sort().values
+    data = SequenceData(codes, offsets, lengths, entity_codes, keep, window)
+    device = network.argn.offsets.device
+
+    def batches():
+        for items in data.plan(batch_events, None):
+            batch = data[items]
+            events = batch["codes"].to(device)
+            length = batch["length"].to(device)
+            context = network.window_contexts(
+                events, batch["entity_codes"].to(device), length, batch["start"]
+            )
+            start, steps = batch["start"], context.shape[1]
+            valid = torch.arange(start, start + steps, device=device)[None, :] < length[:, None]
+            yield events[:, start : start + steps][valid], context[valid]
+
+    return batches
