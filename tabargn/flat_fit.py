@@ -168,9 +168,7 @@ def fit_flat(
             torch.manual_seed(seed)
             network = ARGN(config)
             if dp is None:
-                marginal = MarginalColumns(stored)
-                counts = [torch.bincount(marginal[:, i]) for i in range(codec.n_sub)]
-                network.init_marginals_from_counts(counts)
+                counts = network.init_marginals(MarginalColumns(stored))
                 summary = fit_network(network, stored, training_config)
                 rows = calibration_rows(stored.train.n_rows, seed)
                 calibration = torch.from_numpy(stored.train.take(rows, np.int32))

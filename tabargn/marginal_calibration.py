@@ -1,4 +1,4 @@
-"""Calibration-in-the-large of a trained network's predictors, the last step of a flat fit.
+"""Calibration-in-the-large of a trained network's predictors, the last step of a fit.
 
 A network trained with dropout is used without it (the weights scaled instead, Srivastava et
 al., 2014), and its predictions come out sharper than the ones training fitted: averaged over

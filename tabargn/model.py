@@ -217,7 +217,7 @@ class ARGN(nn.Module):
         )
 
     @torch.no_grad()
-    def init_marginals(self, codes: torch.Tensor, smoothing: float = 0.5) -> None:
+    def init_marginals(self, codes: torch.Tensor, smoothing: float = 0.5) -> list:
         """Starts every predictor at its sub-column's marginal distribution.
 
         Sets each predictor's bias to the log of the (smoothed) code frequencies in ``codes`` and
@@ -230,9 +230,13 @@ class ARGN(nn.Module):
             codes: int64 ``[n_rows, C]`` codes, or any object whose ``codes[:, i]`` gives
                 sub-column ``i`` (e.g. :class:`tabargn.out_of_core.MarginalColumns`).
             smoothing: Added to every count (Laplace smoothing); keeps unseen codes possible.
+
+        Returns:
+            The code counts, one int64 tensor per sub-column (up to its largest code seen).
         """
         counts = [torch.bincount(codes[:, i]) for i in range(self.n_sub)]
         self.init_marginals_from_counts(counts, smoothing)
+        return counts
 
     @torch.no_grad()
     def init_marginals_from_counts(self, counts: list, smoothing: float = 0.5) -> None:
