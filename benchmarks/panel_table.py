@@ -6,8 +6,9 @@ Usage::
 
 Reads ``<results>/<label>__tabargn.json`` and ``<label>__mostlyai-engine.json`` of every dataset
 label whose two runs carry one of the given run ids (``benchmarks/panel_vs_peer.sh`` writes them;
-the same id, or two of the given ones when one tool's run is reused) and prints a Markdown table. Per cell (both generators fitted in the same invocation, one after
-the other, so both saw the same machine):
+the same id, or two of the given ones when one tool's run is reused) and prints a Markdown
+table. Per cell (both generators fitted in the same invocation, one after the other, so both saw
+the same machine):
 
 * fit: tabargn's fit wall seconds over mostlyai-engine's (target <= 0.5), with the fit CPU
   seconds' ratio beside it;

@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         rec["strategy"] = REPORTED.get("strategy") or "single process"
         # the generator's own training summary (tabargn and mostlyai-engine): epochs run, best
         # epoch, batch size, learning rate, validation history (tabargn: its calibration too)
-        rec["training"] = {k: REPORTED[k] for k in TRAINING_KEYS if REPORTED.get(k) is not None}
+        rec["training"] = {k: REPORTED[k] for k in TRAINING_KEYS if k in REPORTED}
         rec["env"] = env
         with open(a.timings_json, "w") as f:
             json.dump(rec, f, indent=2, default=str)

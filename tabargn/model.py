@@ -35,6 +35,7 @@ __all__ = [
     "ARGN",
     "LazyCodeTables",
     "embedding_dim",
+    "code_counts",
     "MODEL_SIZES",
     "REGRESSOR_DROPOUT",
 ]
@@ -89,6 +90,20 @@ def embedding_dim(cardinality: int) -> int:
     Follows the growth rule of DESIGN.md section 3 (a small table for small cardinalities).
     """
     return max(1, min(cardinality, max(4, 3 * math.ceil(cardinality**0.25))))
+
+
+def code_counts(codes, n_sub: int) -> list:
+    """Per sub-column code counts: ``torch.bincount(codes[:, i])`` for ``i < n_sub``.
+
+    Args:
+        codes: int64 ``[n_rows, C]`` codes, or any object whose ``codes[:, i]`` gives
+            sub-column ``i`` as an int64 tensor (e.g. :class:`tabargn.out_of_core.MarginalColumns`).
+        n_sub: Number of sub-columns ``C``.
+
+    Returns:
+        One int64 tensor per sub-column, of length its largest code seen plus one.
+    """
+    return [torch.bincount(codes[:, i]) for i in range(n_sub)]
 
 
 @dataclass
@@ -234,7 +249,7 @@ class ARGN(nn.Module):
         Returns:
             The code counts, one int64 tensor per sub-column (up to its largest code seen).
         """
-        counts = [torch.bincount(codes[:, i]) for i in range(self.n_sub)]
+        counts = code_counts(codes, self.n_sub)
         self.init_marginals_from_counts(counts, smoothing)
         return counts
 

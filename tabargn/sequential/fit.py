@@ -31,7 +31,7 @@ from tabargn.errors import InvalidDataError
 from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
 from tabargn.flat_fit import fit_flat
 from tabargn.marginal_calibration import calibrate_marginals
-from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
+from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT, code_counts
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
 from tabargn.sequential.prepare import (
@@ -290,7 +290,7 @@ def fit_sequential(
             window=meta.window,
             batch_events=summary["batch_events"],
         )
-        counts = [torch.bincount(codes[:, i]) for i in range(codec.n_sub)]
+        counts = code_counts(codes, codec.n_sub)
         summary["marginal_calibration"] = calibrate_marginals(network.argn, events, counts)
     training = {
         **summary,
