@@ -131,7 +131,7 @@ def fit(
     memory_budget_mb: float = typer.Option(512, help="Memory for the data side of the fit."),
     max_epochs: int = typer.Option(100, help="Upper limit on epochs."),
     max_time: float = typer.Option(None, help="Upper limit on training seconds."),
-    model_size: str = typer.Option("medium", help="small | medium | large."),
+    model_size: str = typer.Option("auto", help="auto | small | medium | large."),
     drop: list[str] = typer.Option([], "--drop", help="Columns to leave out (repeatable)."),
     text_column: list[str] = typer.Option(
         [],

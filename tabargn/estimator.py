@@ -45,8 +45,10 @@ class TabularARGN(BaseEstimator):
     conditions, imputes and scores rows. Source: Tiwald et al., 2025, arXiv 2501.12012.
 
     Args:
-        model_size: ``"small"``, ``"medium"`` (default) or ``"large"``: regressor width and depth
-            (see :data:`tabargn.model.MODEL_SIZES`).
+        model_size: ``"auto"`` (default), ``"small"``, ``"medium"`` or ``"large"``: regressor
+            width and depth (see :data:`tabargn.model.MODEL_SIZES`). ``"auto"`` is ``"small"``
+            below 10,000 training rows and ``"medium"`` from there on
+            (:func:`tabargn.flat.flat_model_size`; sequential tables: ``"medium"``).
         max_epochs: Upper limit on training epochs (early stopping usually ends sooner).
         max_time: Upper limit on training time in seconds; None for none.
         batch_size: Rows per batch; None picks one by data size.
@@ -131,7 +133,7 @@ class TabularARGN(BaseEstimator):
     def __init__(
         self,
         *,
-        model_size: str = "medium",
+        model_size: str = "auto",
         max_epochs: int = 100,
         max_time: float | None = None,
         batch_size: int | None = None,

@@ -45,6 +45,7 @@ __all__ = [
     "NATURAL_ORDER_SHARE",
     "FlatModel",
     "flat_dropout",
+    "flat_model_size",
     "flat_network_config",
     "check_sampling_args",
     "check_columns",
@@ -64,6 +65,9 @@ NATURAL_ORDER_SHARE = 0.5
 #: Training rows up to which the flat model keeps the full :data:`tabargn.model.REGRESSOR_DROPOUT`
 #: (see :func:`flat_dropout`).
 FULL_DROPOUT_ROWS = 40_000
+
+#: Training rows below which ``model_size="auto"`` picks ``"small"`` (see :func:`flat_model_size`).
+SMALL_MODEL_ROWS = 10_000
 
 
 def flat_dropout(n_train: int) -> float:
@@ -90,11 +94,39 @@ def flat_dropout(n_train: int) -> float:
     return REGRESSOR_DROPOUT * (FULL_DROPOUT_ROWS / n_train) ** 2
 
 
+def flat_model_size(model_size: str, n_train: int) -> str:
+    """The flat model's size for ``n_train`` training rows (validation excluded).
+
+    ``"auto"`` (the default) is ``"small"`` (regressor width 64) below :data:`SMALL_MODEL_ROWS`
+    (10,000) training rows and ``"medium"`` (width 128) from there on; an explicit size is kept.
+    On the issue-13 panel (benchmarks/results/panel.md, "Regressor width by data size"), width 64
+    against 128 on the ten cells of 1,275-6,378 training rows raised the detection score on 8
+    (lending_club_loans 2k 0.387 -> 0.461, baseball 2k 0.578 -> 0.767, nycflights13 2k
+    0.340 -> 0.463; lower on census 2k 0.752 -> 0.741, lending 5k 0.553 -> 0.541) and lowered
+    pair TVD on 8, in 0.7-0.95x the fit time and 11-64 MB less peak memory: the first regressor
+    layer holds ``C x (D + C) x H`` weights (4.5 million on lending_club_loans' 70 sub-columns),
+    far more than a few thousand rows determine. From 12,345 training rows on (faa_bird_strikes,
+    census_income_kdd 20k, nycflights13 20k, baseball) width 64 was even or worse
+    (faa detection 0.970 -> 0.954) and no faster.
+
+    Args:
+        model_size: ``"auto"`` or a key of :data:`tabargn.model.MODEL_SIZES`.
+        n_train: Training rows (int, at least 0).
+
+    Returns:
+        A key of :data:`tabargn.model.MODEL_SIZES`.
+    """
+    if model_size != "auto":
+        return model_size
+    return "small" if n_train < SMALL_MODEL_ROWS else "medium"
+
+
 def flat_network_config(codec: TableCodec, model_size: str, n_train: int) -> ModelConfig:
-    """The default network shape for a fitted codec: ``MODEL_SIZES[model_size]``, the
-    regressor dropout for ``n_train`` training rows (:func:`flat_dropout`) and
-    :data:`NATURAL_ORDER_SHARE` (local, Ray and benchmark fits alike)."""
-    hidden, n_layers = MODEL_SIZES[model_size]
+    """The default network shape for a fitted codec: ``MODEL_SIZES`` of
+    :func:`flat_model_size`, the regressor dropout for ``n_train`` training rows
+    (:func:`flat_dropout`) and :data:`NATURAL_ORDER_SHARE` (local, Ray and benchmark fits
+    alike)."""
+    hidden, n_layers = MODEL_SIZES[flat_model_size(model_size, n_train)]
     return ModelConfig(
         cardinalities=codec.cardinalities,
         column_of=codec.column_of,

@@ -21,7 +21,7 @@ from tabargn.codec import TableCodec, fit_statistics
 from tabargn.constraints import check_training
 from tabargn.device import torch_device
 from tabargn.errors import InvalidDataError
-from tabargn.flat import FlatModel, flat_network_config
+from tabargn.flat import FlatModel, flat_model_size, flat_network_config
 from tabargn.marginal_calibration import calibrate_marginals, calibration_rows, row_batches
 from tabargn.model import ARGN
 from tabargn.out_of_core import (
@@ -180,7 +180,11 @@ def fit_flat(
     if dp is None:
         batches = row_batches(calibration, summary["batch_size"])
         summary["marginal_calibration"] = calibrate_marginals(network, batches, counts)
-    training = {**summary, "n_rows": int(n_rows)}
+    training = {
+        **summary,
+        "n_rows": int(n_rows),
+        "model_size": flat_model_size(params.model_size, n_train),
+    }
     text_started = time.perf_counter()
     text_models = {}
     if source.in_memory:

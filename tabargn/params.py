@@ -70,7 +70,7 @@ class FitParams:
     names (``random_state`` is resolved to a seed separately); see its docstring.
     """
 
-    model_size: str = "medium"
+    model_size: str = "auto"
     max_epochs: int = 100
     max_time: float | None = None
     batch_size: int | None = None
@@ -101,9 +101,9 @@ class FitParams:
             InvalidDataError: A setting out of its range or of the wrong type.
             DeviceError: A device this machine does not have.
         """
-        if self.model_size not in MODEL_SIZES:
+        if self.model_size != "auto" and self.model_size not in MODEL_SIZES:
             raise InvalidDataError(
-                f"model_size={self.model_size!r}; use one of {list(MODEL_SIZES)}"
+                f"model_size={self.model_size!r}; use 'auto' or one of {list(MODEL_SIZES)}"
             )
         _integer("max_epochs", self.max_epochs, low=1)
         _integer("batch_size", self.batch_size, low=1, none_ok=True)

@@ -305,3 +305,18 @@ def test_regressor_dropout_falls_with_training_rows(adult_small, monkeypatch):
     model = TabularARGN(random_state=0, max_epochs=1, model_size="small", verbose=0)
     model.fit(adult_small.head(500))
     assert model.network_.config.dropout == pytest.approx(REGRESSOR_DROPOUT * (100 / 400) ** 2)
+
+
+def test_auto_model_size_follows_training_rows(adult_small):
+    from tabargn.flat import SMALL_MODEL_ROWS, flat_model_size
+    from tabargn.model import MODEL_SIZES
+
+    assert flat_model_size("auto", SMALL_MODEL_ROWS - 1) == "small"
+    assert flat_model_size("auto", SMALL_MODEL_ROWS) == "medium"
+    assert flat_model_size("large", 10) == "large"  # an explicit size is kept
+    auto = TabularARGN(random_state=0, max_epochs=1, verbose=0).fit(adult_small.iloc[:500])
+    assert auto.get_params()["model_size"] == "auto"
+    assert auto.training_["model_size"] == "small"
+    assert auto.network_.config.hidden == MODEL_SIZES["small"][0]
+    medium = TabularARGN(random_state=0, max_epochs=1, model_size="medium", verbose=0)
+    assert medium.fit(adult_small.iloc[:500]).network_.config.hidden == MODEL_SIZES["medium"][0]

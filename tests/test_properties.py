@@ -56,7 +56,7 @@ params = st.fixed_dictionaries(
     {
         "value_protection": st.booleans(),
         "batch_size": st.one_of(st.none(), st.integers(-2, 64)),
-        "model_size": st.sampled_from(["small", "medium", "tiny"]),
+        "model_size": st.sampled_from(["auto", "small", "medium", "tiny"]),
     }
 )
 

@@ -47,7 +47,7 @@ from tabargn.codec import MODELLED_KINDS, TableCodec, reduce_column
 from tabargn.dtypes import kind_of
 from tabargn.encoding import get_encoding
 from tabargn.errors import InvalidDataError, UnsupportedDtypeError
-from tabargn.flat import FlatModel, flat_network_config
+from tabargn.flat import FlatModel, flat_model_size, flat_network_config
 from tabargn.marginal_calibration import CALIBRATION_ROWS, calibrate_marginals, row_batches
 from tabargn.model import ARGN
 from tabargn.params import FitParams
@@ -395,6 +395,7 @@ def fit_ray(
         "n_validation_rows": n_val,
         "num_workers": num_workers,
         "n_rows": n_rows,
+        "model_size": flat_model_size(params.model_size, n_train),
     }
     return FlatModel(
         codec=codec,

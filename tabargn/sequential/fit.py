@@ -207,9 +207,12 @@ def fit_sequential(
     entity_types = {
         k: v for k, v in (params.encoding_types or {}).items() if k in prepared.entities.columns
     }
+    # "auto" is "medium" here: the flat rule (tabargn.flat.flat_model_size) was measured on
+    # flat tables only, so the entity model and the sequence network keep the width they had
+    model_size = "medium" if params.model_size == "auto" else params.model_size
     entity_params = dataclasses.replace(
         FitParams(),
-        model_size=params.model_size,
+        model_size=model_size,
         max_epochs=params.max_epochs,
         max_time=params.max_time,
         value_protection=params.value_protection,
@@ -233,7 +236,7 @@ def fit_sequential(
     # 2. the sequence network
     entity_codes = torch.as_tensor(entity_model.codec.encode(prepared.entities))
     codes = torch.as_tensor(codec.encode(prepared.events))
-    hidden, n_layers = MODEL_SIZES[params.model_size]
+    hidden, n_layers = MODEL_SIZES[model_size]
     history_dim, context_dim = default_dims(hidden)
     config = SequenceConfig(
         event={
