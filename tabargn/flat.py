@@ -103,11 +103,12 @@ def flat_model_size(model_size: str, n_train: int) -> str:
     against 128 on the ten cells of 1,275-6,378 training rows raised the detection score on 8
     (lending_club_loans 2k 0.387 -> 0.461, baseball 2k 0.578 -> 0.767, nycflights13 2k
     0.340 -> 0.463; lower on census 2k 0.752 -> 0.741, lending 5k 0.553 -> 0.541) and lowered
-    pair TVD on 8, in 0.7-0.95x the fit time and 11-64 MB less peak memory: the first regressor
-    layer holds ``C x (D + C) x H`` weights (4.5 million on lending_club_loans' 70 sub-columns),
-    far more than a few thousand rows determine. From 12,345 training rows on (faa_bird_strikes,
-    census_income_kdd 20k, nycflights13 20k, baseball) width 64 was even or worse
-    (faa detection 0.970 -> 0.954) and no faster.
+    pair TVD on 8, with 2-64 MB less peak memory on all ten and less fit time on 7 (0.68-1.10x):
+    the first regressor layer holds ``C x (D + C) x H`` weights (4.5 million on
+    lending_club_loans' 70 sub-columns), far more than a few thousand rows determine. From
+    12,345 training rows on (faa_bird_strikes, census_income_kdd 20k, nycflights13 20k,
+    baseball) width 64 was even or worse on fidelity (faa detection 0.970 -> 0.954) and mixed
+    on fit time (nycflights13 20k slower: 50 epochs instead of 27).
 
     Args:
         model_size: ``"auto"`` or a key of :data:`tabargn.model.MODEL_SIZES`.
