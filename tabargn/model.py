@@ -30,12 +30,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tabargn.marginals import MARGINAL_SMOOTHING, code_counts, smoothed_frequencies
+
 __all__ = [
     "ModelConfig",
     "ARGN",
     "LazyCodeTables",
     "embedding_dim",
-    "code_counts",
     "MODEL_SIZES",
     "REGRESSOR_DROPOUT",
 ]
@@ -90,20 +91,6 @@ def embedding_dim(cardinality: int) -> int:
     Follows the growth rule of DESIGN.md section 3 (a small table for small cardinalities).
     """
     return max(1, min(cardinality, max(4, 3 * math.ceil(cardinality**0.25))))
-
-
-def code_counts(codes, n_sub: int) -> list:
-    """Per sub-column code counts: ``torch.bincount(codes[:, i])`` for ``i < n_sub``.
-
-    Args:
-        codes: int64 ``[n_rows, C]`` codes, or any object whose ``codes[:, i]`` gives
-            sub-column ``i`` as an int64 tensor (e.g. :class:`tabargn.out_of_core.MarginalColumns`).
-        n_sub: Number of sub-columns ``C``.
-
-    Returns:
-        One int64 tensor per sub-column, of length its largest code seen plus one.
-    """
-    return [torch.bincount(codes[:, i]) for i in range(n_sub)]
 
 
 @dataclass
@@ -232,7 +219,7 @@ class ARGN(nn.Module):
         )
 
     @torch.no_grad()
-    def init_marginals(self, codes: torch.Tensor, smoothing: float = 0.5) -> list:
+    def init_marginals(self, codes: torch.Tensor, smoothing: float = MARGINAL_SMOOTHING) -> list:
         """Starts every predictor at its sub-column's marginal distribution.
 
         Sets each predictor's bias to the log of the (smoothed) code frequencies in ``codes`` and
@@ -254,7 +241,9 @@ class ARGN(nn.Module):
         return counts
 
     @torch.no_grad()
-    def init_marginals_from_counts(self, counts: list, smoothing: float = 0.5) -> None:
+    def init_marginals_from_counts(
+        self, counts: list, smoothing: float = MARGINAL_SMOOTHING
+    ) -> None:
         """:meth:`init_marginals` from code counts already summed (over data blocks, say).
 
         Args:
@@ -264,11 +253,7 @@ class ARGN(nn.Module):
         for g, members in enumerate(self.groups):
             size = self.pred_biases[g].shape[1]
             for slot, i in enumerate(members):
-                found = torch.as_tensor(counts[i]).double()[:size]
-                counts_i = torch.zeros(size, dtype=torch.float64)
-                counts_i[: len(found)] = found
-                counts_i += smoothing
-                bias = torch.log(counts_i / counts_i.sum()).float()
+                bias = smoothed_frequencies(counts[i], size, smoothing).log().float()
                 self.pred_biases[g][slot] = bias.to(self.pred_biases[g].device)
             self.pred_weights[g].mul_(0.1)
 

@@ -31,7 +31,8 @@ from tabargn.errors import InvalidDataError
 from tabargn.flat import NATURAL_ORDER_SHARE, FlatModel
 from tabargn.flat_fit import fit_flat
 from tabargn.marginal_calibration import calibrate_marginals
-from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT, code_counts
+from tabargn.marginals import code_counts
+from tabargn.model import MODEL_SIZES, REGRESSOR_DROPOUT
 from tabargn.params import FitParams
 from tabargn.sequential.network import SequenceConfig, SequenceNetwork, default_dims
 from tabargn.sequential.prepare import (
