@@ -163,7 +163,8 @@ def fit_flat(
         if n_rows < 2:
             raise InvalidDataError("fit needs at least 2 rows")
         n_train = int(n_rows * (1 - training_config.validation_share))  # as the batch rule
-        config = flat_network_config(codec, params.model_size, n_train)
+        model_size = flat_model_size(params.model_size, n_train)
+        config = flat_network_config(codec, model_size, n_train)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = ARGN(config)
@@ -183,7 +184,7 @@ def fit_flat(
     training = {
         **summary,
         "n_rows": int(n_rows),
-        "model_size": flat_model_size(params.model_size, n_train),
+        "model_size": model_size,
     }
     text_started = time.perf_counter()
     text_models = {}

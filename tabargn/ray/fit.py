@@ -365,7 +365,8 @@ def fit_ray(
     train, validation, n_train, n_val, counts = encode_split(
         ds, codec, seed, config.validation_share, num_workers
     )
-    model_config = flat_network_config(codec, params.model_size, n_train)
+    model_size = flat_model_size(params.model_size, n_train)
+    model_config = flat_network_config(codec, model_size, n_train)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = ARGN(model_config)
@@ -395,7 +396,7 @@ def fit_ray(
         "n_validation_rows": n_val,
         "num_workers": num_workers,
         "n_rows": n_rows,
-        "model_size": flat_model_size(params.model_size, n_train),
+        "model_size": model_size,
     }
     return FlatModel(
         codec=codec,
